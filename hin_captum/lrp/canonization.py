@@ -1,0 +1,136 @@
+"""Find the affine blocks of a model: Linear, BatchNorm1d, and Linear followed by BatchNorm1d.
+
+A ``Linear`` directly followed by a ``BatchNorm1d`` in an ``nn.Sequential`` is one
+affine map in eval mode (canonization, as Zennit's ``SequentialMergeBatchNorm``),
+so its rule acts at the BatchNorm output with the folded weights. Nothing is
+written into the model: folded parameters are computed on the fly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn.dense.linear import Linear as PyGLinear
+
+from ..errors import InputError
+
+LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, PyGLinear)
+NORM_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d,)
+
+# Activations with no sound LRP rule here: refused rather than explained wrongly.
+UNSUPPORTED_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.Sigmoid, nn.Tanh, nn.Softmax, nn.LogSoftmax, nn.GELU, nn.SiLU, nn.ELU, nn.SELU,
+    nn.CELU, nn.Softplus, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Tanhshrink,
+    nn.MultiheadAttention,
+)
+
+
+class UnsupportedModuleError(InputError):
+    """The model holds a module that no LRP rule here covers."""
+
+
+@dataclass(frozen=True, eq=False)
+class AffineBlock:
+    """One affine map ``z = W a + b`` made of a Linear, a BatchNorm1d, or both in sequence."""
+
+    linear: nn.Module | None
+    norm: nn.BatchNorm1d | None
+    names: tuple[str, ...]
+    """Qualified names of the member modules, as in ``model.named_modules()``."""
+
+    @property
+    def name(self) -> str:
+        return self.names[0] or "<model>"
+
+    @property
+    def first(self) -> nn.Module:
+        """The module that receives the block's input."""
+        return self.linear if self.linear is not None else self.norm
+
+    @property
+    def last(self) -> nn.Module:
+        """The module whose output is the block's output ``z``."""
+        return self.norm if self.norm is not None else self.linear
+
+    @property
+    def out_features(self) -> int:
+        return self.norm.num_features if self.norm is not None else self.linear.weight.shape[0]
+
+    def parameters(self) -> tuple[Tensor, Tensor | None]:
+        """Folded ``(W, b)``; ``W`` is a vector (elementwise scale) for a BatchNorm on its own."""
+        weight = bias = None
+        if self.linear is not None:
+            weight, bias = self.linear.weight, self.linear.bias
+        if self.norm is not None:
+            scale, shift = _norm_scale_shift(self.norm)
+            if weight is None:
+                return scale, shift
+            weight = scale[:, None] * weight
+            bias = shift if bias is None else scale * bias + shift
+        return weight, bias
+
+    @staticmethod
+    def apply(a: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """``W a + b`` for a matrix ``W``, ``W * a + b`` for a vector ``W``."""
+        if weight.dim() == 2:
+            return F.linear(a, weight, bias)
+        out = a * weight
+        return out if bias is None else out + bias
+
+
+def _norm_scale_shift(norm: nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
+    if norm.running_mean is None or norm.running_var is None:
+        raise UnsupportedModuleError(
+            f"{norm} keeps no running statistics, so it is not an affine map in eval mode: "
+            "build it with track_running_stats=True"
+        )
+    scale = (norm.running_var + norm.eps).rsqrt()
+    if norm.weight is not None:
+        scale = scale * norm.weight
+    shift = -norm.running_mean * scale
+    if norm.bias is not None:
+        shift = shift + norm.bias
+    return scale, shift
+
+
+def find_affine_blocks(model: nn.Module) -> list[AffineBlock]:
+    """Every affine block of ``model`` in registration order; refuse modules with no rule."""
+    names = {module: name for name, module in model.named_modules()}
+    merged: dict[nn.Module, nn.Module] = {}  # BatchNorm -> the Linear right before it
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            children = list(module.children())
+            for before, after in zip(children, children[1:]):
+                if isinstance(before, LINEAR_TYPES) and isinstance(after, NORM_TYPES):
+                    merged[after] = before
+    merged_linears = set(merged.values())
+
+    blocks = []
+    for module in model.modules():
+        _check_supported(module, names[module])
+        if isinstance(module, LINEAR_TYPES) and module not in merged_linears:
+            blocks.append(_block(names, module, None))
+        elif isinstance(module, NORM_TYPES):
+            blocks.append(_block(names, merged.get(module), module))
+    return blocks
+
+
+def _block(names: dict[nn.Module, str], linear: nn.Module | None, norm: nn.Module | None) -> AffineBlock:
+    members = tuple(names[m] for m in (linear, norm) if m is not None)
+    return AffineBlock(linear=linear, norm=norm, names=members)
+
+
+def _check_supported(module: nn.Module, name: str) -> None:
+    label = name or "the model itself"
+    if isinstance(module, UNSUPPORTED_ACTIVATIONS):
+        raise UnsupportedModuleError(
+            f"{label} ({type(module).__name__}) has no LRP rule here; "
+            "replace it by ReLU or explain the model with another method"
+        )
+    own_parameters = list(module.parameters(recurse=False))
+    if own_parameters and not isinstance(module, LINEAR_TYPES + NORM_TYPES):
+        raise UnsupportedModuleError(
+            f"{label} ({type(module).__name__}) has parameters but no LRP rule; "
+            "supported layers are Linear and BatchNorm1d"
+        )

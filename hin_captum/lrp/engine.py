@@ -1,0 +1,155 @@
+"""Forward hooks that turn an ordinary backward pass into LRP.
+
+Inside :class:`LRPHooks`, every affine block's output carries a modified
+gradient (see :mod:`hin_captum.lrp.rules`). Everything between blocks keeps its
+true gradient: ReLU, concatenation, gathers, scatter aggregation and pooling are
+linear or piecewise linear and bias-free, so input x gradient across them *is*
+LRP-0, and no relevance is lost in message passing. The input relevance of the
+whole model is then ``input * grad``, for a whole batch, from one backward pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+from torch import Tensor, nn
+
+from .canonization import AffineBlock, find_affine_blocks
+from .composites import Composite
+from .rules import Epsilon, Rule, safe_ratio, stabilize
+
+
+@dataclass
+class LayerFlow:
+    """Relevance through one call of one affine block, summed over the batch."""
+
+    name: str
+    rule: str
+    relevance_out: Tensor = field(default_factory=lambda: torch.tensor(0.0))
+    relevance_in: Tensor = field(default_factory=lambda: torch.tensor(0.0))
+
+    @property
+    def absorbed(self) -> float:
+        """Relevance kept by the bias, epsilon or rule of this layer (out minus in)."""
+        return float(self.relevance_out - self.relevance_in)
+
+
+@dataclass
+class ConservationReport:
+    """Where relevance went: output, input, and what each layer absorbed."""
+
+    output: Tensor
+    """Explained logit per graph ``[G]``: the relevance put in at the top."""
+    input: Tensor
+    """Sum of input relevance per graph ``[G]``."""
+    layers: list[LayerFlow]
+
+    @property
+    def absorbed(self) -> float:
+        return sum(layer.absorbed for layer in self.layers)
+
+    @property
+    def residual(self) -> float:
+        """Output minus input minus absorbed: zero up to rounding when the bookkeeping closes."""
+        return float(self.output.sum() - self.input.sum()) - self.absorbed
+
+    def __str__(self) -> str:
+        width = max([len(layer.name) for layer in self.layers] + [5])
+        lines = [f"{'layer':<{width}}  {'rule':<8} {'R out':>12} {'R in':>12} {'absorbed':>12}"]
+        for layer in self.layers:
+            lines.append(
+                f"{layer.name:<{width}}  {layer.rule:<8} {float(layer.relevance_out):>12.5g} "
+                f"{float(layer.relevance_in):>12.5g} {layer.absorbed:>12.5g}"
+            )
+        lines.append(
+            f"output {float(self.output.sum()):.6g} = input {float(self.input.sum()):.6g}"
+            f" + absorbed {self.absorbed:.6g} (residual {self.residual:.2g})"
+        )
+        return "\n".join(lines)
+
+
+class LRPHooks:
+    """While active, gradients through ``model`` are LRP gradients; input x gradient is LRP relevance.
+
+    Hooks exist only inside the ``with`` block and are removed even on an
+    exception. No parameter, buffer or attribute of any module is changed; the
+    model runs in eval mode and its mode is restored afterwards.
+    """
+
+    def __init__(self, model: nn.Module, composite: Composite | None = None, track_conservation: bool = False):
+        self.model = model
+        self.composite = composite or Composite()
+        self.track_conservation = track_conservation
+        self.flows: list[LayerFlow] = []
+        self.output: Tensor | None = None
+        self._handles: list = []
+        self._inputs: dict[AffineBlock, Tensor] = {}
+        self._was_training = False
+
+    def __enter__(self) -> "LRPHooks":
+        rules = self.composite.assign(find_affine_blocks(self.model))
+        self._was_training = self.model.training
+        self.model.eval()
+        try:
+            for block, rule in rules.items():
+                if not isinstance(rule, Epsilon) and block.first is not block.last:
+                    self._handles.append(block.first.register_forward_pre_hook(partial(self._keep_input, block)))
+                self._handles.append(block.last.register_forward_hook(partial(self._apply_rule, block, rule)))
+            self._handles.append(self.model.register_forward_hook(self._keep_output))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._inputs.clear()
+        self.model.train(self._was_training)
+
+    def reset(self) -> None:
+        """Forget the flows and output of earlier forward passes."""
+        self.flows.clear()
+        self.output = None
+
+    def _keep_input(self, block: AffineBlock, module: nn.Module, args: tuple) -> None:
+        self._inputs[block] = args[0]
+
+    def _keep_output(self, module: nn.Module, args: tuple, output: Tensor) -> None:
+        self.output = output.detach() if isinstance(output, Tensor) else output
+
+    def _apply_rule(self, block: AffineBlock, rule: Rule, module: nn.Module, args: tuple, z: Tensor):
+        a = self._inputs.pop(block, None) if block.first is not block.last else args[0]
+        if not z.requires_grad:
+            return None
+        flow = LayerFlow(block.name, rule.name) if self.track_conservation else None
+        if flow is not None:
+            self.flows.append(flow)
+        if isinstance(rule, Epsilon):
+            bias = block.parameters()[1] if flow is not None else None
+            scale = rule.gradient_scale(z.detach()) if rule.epsilon > 0 else None
+            z.register_hook(partial(_epsilon_gradient, z.detach(), scale, bias, flow))
+            return None
+        modified, modified_bias = rule.modified_forward(block, a)
+        ratio = safe_ratio(z, stabilize(modified, rule.epsilon)).detach()
+        out = z.detach() + (modified - modified.detach()) * ratio
+        if flow is not None:
+            carried = (modified if modified_bias is None else modified - modified_bias).detach()
+            out.register_hook(partial(_track, flow, z.detach(), ratio * carried))
+        return out
+
+
+def _epsilon_gradient(z: Tensor, scale: Tensor | None, bias: Tensor | None, flow: LayerFlow | None, grad: Tensor):
+    scaled = grad if scale is None else grad * scale
+    if flow is not None:
+        carried = z if bias is None else z - bias.detach()
+        _track(flow, z, carried * (1.0 if scale is None else scale), grad)
+    return scaled
+
+
+def _track(flow: LayerFlow, z: Tensor, per_gradient_in: Tensor, grad: Tensor) -> None:
+    """Add this backward's relevance at the block output (``z g``) and at its input."""
+    flow.relevance_out = flow.relevance_out + (z * grad).sum().to(flow.relevance_out)
+    flow.relevance_in = flow.relevance_in + (per_gradient_in * grad).sum().to(flow.relevance_in)

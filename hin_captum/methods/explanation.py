@@ -1,0 +1,59 @@
+"""The result every attribution method returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+from torch_geometric.utils import scatter
+
+from ..lrp.engine import ConservationReport
+
+
+@dataclass
+class Explanation:
+    """Relevance of one batch of graphs for one target logit per graph."""
+
+    method: str
+    node: Tensor
+    """``[N, F]`` relevance of the raw input features."""
+    output: Tensor
+    """``[G]`` the explained logit of each graph."""
+    prediction: Tensor
+    """``[G, C]`` softmax of the model output."""
+    target: Tensor
+    """``[G]`` the explained class of each graph."""
+    batch: Tensor
+    """``[N]`` graph of each node."""
+    edge_index: Tensor
+    edge: Tensor | None = None
+    """``[E, 2F]`` relevance through each edge: source half, destination half (methods that give it)."""
+    edge_score: Tensor | None = None
+    """``[E]`` the HIN-LRP paper's S_edge: ``|edge_e|`` over the sum of ``|edge|`` in its graph."""
+    conservation: ConservationReport | None = None
+
+    @property
+    def num_graphs(self) -> int:
+        return self.output.shape[0]
+
+    def node_relevance_per_graph(self) -> Tensor:
+        """``[G]`` sum of input relevance of each graph."""
+        return scatter(self.node.sum(1), self.batch, dim=0, dim_size=self.num_graphs, reduce="sum")
+
+
+def edge_scores(edge: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    """Per graph, each edge's relevance norm over the sum of all its graph's edge norms (0 for all-zero graphs)."""
+    norms = edge.flatten(1).norm(dim=1)
+    graph = batch[edge_index[0]]
+    totals = scatter(norms, graph, dim=0, dim_size=num_graphs, reduce="sum")[graph]
+    return torch.where(totals > 0, norms / torch.where(totals > 0, totals, 1.0), torch.zeros_like(norms))
+
+
+def as_batch(data: Data | Batch) -> Batch:
+    """A ``Batch`` view of one graph or many, so every method sees ``batch`` and ``num_graphs``."""
+    if isinstance(data, Batch):
+        return data
+    if isinstance(data, Data):
+        return Batch.from_data_list([data])
+    raise TypeError(f"expected a torch_geometric Data or Batch, got {type(data).__name__}")

@@ -1,0 +1,111 @@
+"""Saving and loading interaction-network checkpoints.
+
+Checkpoints are untrusted input: they are always read with
+``torch.load(..., weights_only=True)``, which never unpickles code.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from .interaction_network import HINConfig, InteractionNetwork
+
+CHECKPOINT_FORMAT = "hin_captum/1"
+_MAX_LISTED_KEYS = 5
+
+
+def save_model(model: InteractionNetwork, path: str | Path, **metadata: Any) -> Path:
+    """Write ``model`` with its sizes and plain-typed ``metadata``, atomically."""
+    path = Path(path)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": asdict(model.config),
+        "state_dict": model.state_dict(),
+        "metadata": metadata,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> InteractionNetwork:
+    """Load one of our checkpoints or a bare HIN-LRP ``state_dict``; return the model in eval mode."""
+    payload = _read_checkpoint(Path(path), map_location)
+    if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
+        config = HINConfig(**payload["config"])
+        state_dict = payload["state_dict"]
+    elif isinstance(payload, dict) and all(isinstance(value, torch.Tensor) for value in payload.values()):
+        state_dict = payload
+        config = _infer_config(state_dict)
+    else:
+        raise InputError(f"{path} holds neither a hin_captum checkpoint nor a state_dict of tensors")
+    model = InteractionNetwork.from_config(config)
+    _check_compatible(model, state_dict, path)
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+def _read_checkpoint(path: Path, map_location: str | torch.device) -> Any:
+    if not path.is_file():
+        raise InputError(f"no such checkpoint: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for foreign or unsafe files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(
+            f"{path} cannot be loaded as a weights-only PyTorch checkpoint ({reason})"
+        ) from None
+
+
+def _infer_config(state_dict: dict[str, torch.Tensor]) -> HINConfig:
+    """Read the sizes of a bare state dict from its weight shapes; defaults where keys are missing."""
+    defaults = HINConfig()
+    bn = state_dict.get("bn.weight")
+    edge = state_dict.get("interactionnetwork.edge_model.edge_mlp.0.weight")
+    head = state_dict.get("interactionnetwork.global_model.global_mlp.3.weight")
+    return HINConfig(
+        n_features=bn.shape[0] if bn is not None and bn.dim() == 1 else defaults.n_features,
+        hidden=edge.shape[0] if edge is not None and edge.dim() == 2 else defaults.hidden,
+        n_classes=head.shape[0] if head is not None and head.dim() == 2 else defaults.n_classes,
+    )
+
+
+def _listed(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_LISTED_KEYS])
+    more = len(keys) - _MAX_LISTED_KEYS
+    return f"{shown} (and {more} more)" if more > 0 else shown
+
+
+def _check_compatible(model: InteractionNetwork, state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = sorted(
+        f"{key} {tuple(state_dict[key].shape)} vs {tuple(expected[key].shape)}"
+        for key in set(expected) & set(state_dict)
+        if state_dict[key].shape != expected[key].shape
+    )
+    problems = []
+    if missing:
+        problems.append(f"missing keys {_listed(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys {_listed(unexpected)}")
+    if mismatched:
+        problems.append(f"mismatched shapes {_listed(mismatched)}")
+    if problems:
+        raise InputError(
+            f"{path} does not fit the interaction network: {'; '.join(problems)}"
+        )
