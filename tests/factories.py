@@ -5,13 +5,7 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from hin_captum import InteractionNetwork
-
-
-def _edges(n_nodes: int) -> torch.Tensor:
-    index = torch.arange(n_nodes)
-    row, col = index.repeat_interleave(n_nodes), index.repeat(n_nodes)
-    keep = row != col
-    return torch.stack([row[keep], col[keep]])
+from hin_captum.data.graphs import fully_connected_edge_index
 
 
 def randomize_norms(model: torch.nn.Module, generator: torch.Generator, bias: bool = True) -> None:
@@ -42,7 +36,7 @@ def jet_batch(sizes: list[int], n_features: int = 48, seed: int = 0, dtype=torch
     """Fully connected graphs of the given sizes with N(0, 1) features."""
     generator = torch.Generator().manual_seed(seed)
     graphs = [
-        Data(x=torch.randn(size, n_features, generator=generator, dtype=dtype), edge_index=_edges(size))
+        Data(x=torch.randn(size, n_features, generator=generator, dtype=dtype), edge_index=fully_connected_edge_index(size))
         for size in sizes
     ]
     return Batch.from_data_list(graphs)

@@ -5,14 +5,13 @@ Checkpoints are untrusted input: they are always read with
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..cli import atomic_path
 from ..errors import InputError
 from .interaction_network import HINConfig, InteractionNetwork
 
@@ -29,15 +28,8 @@ def save_model(model: InteractionNetwork, path: str | Path, **metadata: Any) -> 
         "state_dict": model.state_dict(),
         "metadata": metadata,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
