@@ -56,16 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         repeats=1,
     ) / len(matrix_jets)
 
+    plain, lrp = InputXGradient(model), hin_captum.LRP(model, epsilon=epsilon)
     rows = []
     for batch_size in config["batch_sizes"]:
         batch = Batch.from_data_list(jets[:batch_size])
         arguments = (batch.edge_index, batch.batch)
         x = batch.x.detach().requires_grad_()
         input_x_gradient = best_time(
-            lambda: InputXGradient(model).attribute(x, target=1, additional_forward_args=arguments), repeats)
-        lrp_nodes = best_time(
-            lambda: hin_captum.LRP(model, epsilon=epsilon).attribute(x, target=1, additional_forward_args=arguments),
-            repeats)
+            lambda: plain.attribute(x, target=1, additional_forward_args=arguments), repeats)
+        lrp_nodes = best_time(lambda: lrp.attribute(x, target=1, additional_forward_args=arguments), repeats)
         lrp_full = best_time(lambda: hin_captum.attribute(model, batch, target=1, epsilon=epsilon), repeats)
         rows.append((batch_size, batch.num_nodes, batch.num_edges, input_x_gradient, lrp_nodes, lrp_full))
 

@@ -7,6 +7,7 @@ from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr import InputXGradient
 from torch import nn
 
+from .canonization import find_affine_blocks
 from .composites import Composite, make_composite
 from .engine import LRPHooks
 from .rules import DEFAULT_EPSILON, Rule
@@ -31,11 +32,12 @@ class LRP(InputXGradient):
         if not isinstance(model, nn.Module):
             raise TypeError("LRP needs an nn.Module: its layers carry the rules")
         super().__init__(model)
-        self.composite = make_composite(composite, rules, epsilon)
+        self.rules = make_composite(composite, rules, epsilon).assign(find_affine_blocks(model))
+        """The rule of every affine block, fixed when the attribution is made."""
 
     def hooks(self, track_conservation: bool = False) -> LRPHooks:
         """A fresh hook context with this attribution's rules."""
-        return LRPHooks(self.forward_func, self.composite, track_conservation)
+        return LRPHooks(self.forward_func, self.rules, track_conservation)
 
     def attribute(
         self,

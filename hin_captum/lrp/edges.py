@@ -48,8 +48,10 @@ class GatherCapture(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if not (isinstance(out, Tensor) and out.requires_grad and out.is_floating_point()):
+            return out
         side = self._gather_side(func, args, kwargs)
-        if side is not None and isinstance(out, Tensor) and out.requires_grad and out.is_floating_point():
+        if side is not None:
             gather = _Gather(side, out.detach())
             self.gathers.append(gather)
             out.register_hook(lambda grad, gather=gather: self._record(gather, grad))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Mapping
 
 import torch
 from torch import Tensor, nn
 
-from .canonization import AffineBlock, find_affine_blocks
-from .composites import Composite
+from .canonization import AffineBlock
 from .rules import Epsilon, Rule, safe_ratio, stabilize
 
 
@@ -77,9 +77,9 @@ class LRPHooks:
     model runs in eval mode and its mode is restored afterwards.
     """
 
-    def __init__(self, model: nn.Module, composite: Composite | None = None, track_conservation: bool = False):
+    def __init__(self, model: nn.Module, rules: Mapping[AffineBlock, Rule], track_conservation: bool = False):
         self.model = model
-        self.composite = composite or Composite()
+        self.rules = rules
         self.track_conservation = track_conservation
         self.flows: list[LayerFlow] = []
         self.output: Tensor | None = None
@@ -88,11 +88,10 @@ class LRPHooks:
         self._was_training = False
 
     def __enter__(self) -> "LRPHooks":
-        rules = self.composite.assign(find_affine_blocks(self.model))
         self._was_training = self.model.training
         self.model.eval()
         try:
-            for block, rule in rules.items():
+            for block, rule in self.rules.items():
                 if not isinstance(rule, Epsilon) and block.first is not block.last:
                     self._handles.append(block.first.register_forward_pre_hook(partial(self._keep_input, block)))
                 self._handles.append(block.last.register_forward_hook(partial(self._apply_rule, block, rule)))

@@ -1,0 +1,58 @@
+"""Jets as fully connected graphs of their tracks."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from ..errors import InputError
+
+# PyG offsets every attribute whose name contains "index" by the node count
+# when it batches graphs. These per-jet bookkeeping indices point into the input
+# files and track lists, not into the batch, so they must be left alone.
+_BOOKKEEPING_INDICES = frozenset({"file_index", "track_index"})
+
+
+class JetGraph(Data):
+    """A jet graph: ``Data`` whose ``file_index`` and ``track_index`` survive batching unchanged."""
+
+    def __inc__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if key in _BOOKKEEPING_INDICES:
+            return 0
+        return super().__inc__(key, value, *args, **kwargs)
+
+
+def fully_connected_edge_index(n_nodes: int) -> Tensor:
+    """All ``n(n-1)`` directed edges without self loops, source-major: (0,1), (0,2), ..., (1,0), (1,2), ...
+
+    This is the edge order of the public HIN-LRP jets, so edge relevances line up with theirs.
+    """
+    if n_nodes < 0:
+        raise InputError(f"a graph needs a non-negative number of nodes, got {n_nodes}")
+    if n_nodes < 2:
+        return torch.empty((2, 0), dtype=torch.long)
+    source = torch.arange(n_nodes).repeat_interleave(n_nodes - 1)
+    # For each source, count 0..n-2 through the other nodes, stepping over the source itself.
+    step = torch.arange(n_nodes - 1).repeat(n_nodes)
+    target = step + (step >= source).long()
+    return torch.stack([source, target])
+
+
+def jet_graph(x: Tensor | np.ndarray, y: int, **extra: Any) -> JetGraph:
+    """One jet as a graph: ``x`` [n, F] float32 track features, fully connected, ``y`` [1] class index.
+
+    ``x`` is copied, so the graph never keeps a larger array it was sliced from alive.
+    ``extra`` holds per-jet attributes (spectators, bookkeeping) stored on the graph as given.
+    """
+    features = torch.as_tensor(x, dtype=torch.float32).clone()
+    if features.dim() != 2:
+        raise InputError(f"track features must be a [tracks, features] matrix, got shape {tuple(features.shape)}")
+    return JetGraph(
+        x=features,
+        edge_index=fully_connected_edge_index(features.shape[0]),
+        y=torch.tensor([int(y)], dtype=torch.long),
+        **extra,
+    )

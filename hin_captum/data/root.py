@@ -1,0 +1,294 @@
+"""Read the CMS Open Data H->bb ntuples (ROOT TTrees) into jet graphs with uproot.
+
+Jets stream one uproot chunk at a time, so files of any size read in bounded memory.
+All array work is done per chunk with awkward and numpy; Python only loops over jets.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import torch
+import uproot
+
+from ..config import feature_names, label_branches, load_config, spectator_names
+from ..errors import InputError
+from .graphs import JetGraph, jet_graph
+
+PathLike = str | os.PathLike
+MIN_TRACKS = 2
+# Why a jet is dropped, in the order the checks apply: a jet counts under the first it fails.
+UNLABELED = "unlabeled"
+AMBIGUOUS = "ambiguous label"
+TOO_FEW_TRACKS = f"fewer than {MIN_TRACKS} tracks"
+NON_FINITE = "non-finite features"
+_GLOB = re.compile(r"[*?[]")
+
+
+@dataclass
+class ReadReport:
+    """What a read saw: jets read and kept, drops by reason, and the input files."""
+
+    jets_read: int = 0
+    jets_kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line, e.g. ``kept 950 of 1000 jets; dropped: 30 unlabeled, 20 fewer than 2 tracks``."""
+        text = f"kept {self.jets_kept} of {self.jets_read} jets"
+        if self.dropped:
+            text += "; dropped: " + ", ".join(f"{n} {reason}" for reason, n in self.dropped.most_common())
+        return text
+
+
+def expand_paths(paths: PathLike | Sequence[PathLike]) -> list[Path]:
+    """The input files, in the order given: glob patterns expanded (sorted), each file once."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise InputError("no input files given: pass a ROOT file, a list of them or a glob pattern")
+    files: list[Path] = []
+    for item in items:
+        text = os.path.expanduser(os.fspath(item))
+        if _GLOB.search(text):
+            matches = sorted(glob.glob(text))
+            if not matches:
+                raise InputError(f"no files match '{text}': check the pattern and the folder")
+            files.extend(Path(match) for match in matches)
+        else:
+            files.append(Path(text))
+    for path in files:
+        if not path.exists():
+            raise InputError(f"no such file: {path}")
+        if not path.is_file():
+            raise InputError(f"{path} is not a file: give ROOT files or glob patterns")
+    return list(dict.fromkeys(files))
+
+
+def track_matrix(chunk: ak.Array, branches: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-track branches of a chunk as one ``[tracks, len(branches)]`` float32 matrix, plus tracks per jet.
+
+    uproot returns ``std::vector<float>`` and counted ``float[]`` branches alike as jagged
+    awkward arrays; each is flattened once, so no Python code runs per track.
+    """
+    counts: np.ndarray | None = None
+    columns = []
+    for name in branches:
+        column = chunk[name]
+        if column.ndim != 2:
+            raise InputError(
+                f"branch '{name}' holds {column.type.content}, not one number per track: "
+                "give an ntuple whose track branches are float[] or std::vector<float>"
+            )
+        lengths = ak.to_numpy(ak.num(column, axis=1))
+        if counts is None:
+            counts = lengths
+        elif not np.array_equal(lengths, counts):
+            raise InputError(
+                f"branches '{branches[0]}' and '{name}' disagree on the number of tracks in some jets: "
+                "every per-track branch must have one entry per track"
+            )
+        columns.append(ak.to_numpy(ak.flatten(column, axis=1)).astype(np.float32, copy=False))
+    return np.stack(columns, axis=1), counts
+
+
+def _per_jet(chunk: ak.Array, name: str) -> np.ndarray:
+    """A branch with one number per jet, as float64."""
+    column = chunk[name]
+    if column.ndim != 1:
+        raise InputError(f"branch '{name}' holds {column.type.content}, not one number per jet: check the ntuple")
+    return ak.to_numpy(column).astype(np.float64)
+
+
+def _default_tree() -> str:
+    return str(load_config("definitions")["tree"])
+
+
+class RootJetReader:
+    """Stream the jets of H->bb ntuples as graphs (see :func:`jet_graph`), chunk by chunk.
+
+    Each jet carries ``x`` [n, 48] in the column order of ``feature_names()``, a fully
+    connected ``edge_index``, ``y`` [1] (1 Hbb, 0 QCD), the spectators ``fj_pt`` and
+    ``fj_sdmass`` [1], ``entry`` [1] and ``file_index`` [1] (into :attr:`files`), and
+    ``track_index`` [n] (position of each kept track in the input jet). Jets without a
+    unique label, with fewer than 2 tracks or with a NaN/inf feature are dropped and
+    counted in :attr:`report`, which each iteration starts afresh.
+
+    ``max_tracks`` keeps the tracks with the largest ``track_sort_feature``, in their
+    input order. ``step_size`` is uproot's: entries per chunk (int) or a size ("20 MB").
+    ``tree`` defaults to the one named in ``configs/definitions.yml``.
+    """
+
+    def __init__(
+        self,
+        paths: PathLike | Sequence[PathLike],
+        tree: str | None = None,
+        *,
+        max_tracks: int | None = None,
+        track_sort_feature: str = "track_pt",
+        step_size: int | str = "20 MB",
+    ) -> None:
+        features = feature_names()
+        if max_tracks is not None and max_tracks < MIN_TRACKS:
+            raise InputError(f"max_tracks must be at least {MIN_TRACKS} (or None for all tracks), got {max_tracks}")
+        if track_sort_feature not in features:
+            raise InputError(f"unknown track_sort_feature '{track_sort_feature}': use a feature branch such as track_pt")
+        if isinstance(step_size, int) and step_size < 1:
+            raise InputError(f"step_size must be a positive number of entries or a size like '20 MB', got {step_size}")
+        self.files = expand_paths(paths)
+        self.tree = tree or _default_tree()
+        self.max_tracks = max_tracks
+        self.step_size = step_size
+        self._track_branches = list(dict.fromkeys(features))  # repeated features are read once
+        self._columns = np.array([self._track_branches.index(name) for name in features])
+        self._sort_column = self._track_branches.index(track_sort_feature)
+        self._labels = label_branches()
+        self._spectators = spectator_names()
+        self._branches = [
+            *self._track_branches, *(name for names in self._labels.values() for name in names), *self._spectators
+        ]
+        for path in self.files:  # fail on a bad file before reading any jet
+            with self._open(path) as opened:
+                self._check_step_size(opened)
+        self.report = ReadReport(files=[str(path) for path in self.files])
+
+    def __iter__(self) -> Iterator[JetGraph]:
+        self.report = ReadReport(files=[str(path) for path in self.files])
+        for file_index, path in enumerate(self.files):
+            with self._open(path) as tree:
+                for chunk, where in tree.iterate(self._branches, step_size=self.step_size, report=True):
+                    yield from self._chunk_jets(chunk, where.tree_entry_start, file_index)
+
+    @contextmanager
+    def _open(self, path: Path) -> Iterator[uproot.TTree]:
+        """The tree of one file, checked to hold every branch the reader needs."""
+        try:
+            file = uproot.open(path)
+            classes = file.classnames()
+        except (OSError, ValueError, uproot.deserialization.DeserializationError) as error:
+            reason = str(error).splitlines()[0]
+            raise InputError(f"{path} is not a ROOT file ({reason}): give a ROOT ntuple") from None
+        with file:
+            trees = sorted({key.rsplit(";", 1)[0] for key, kind in classes.items() if kind == "TTree"})
+            if self.tree not in trees:
+                raise InputError(
+                    f"no tree '{self.tree}' in {path} (trees there: {', '.join(trees) or 'none'}): "
+                    "pass the right tree name"
+                )
+            tree = file[self.tree]
+            present = set(tree.keys())
+            missing = [name for name in self._branches if name not in present]
+            if missing:
+                raise InputError(
+                    f"{path}:{self.tree} lacks branches {', '.join(missing)}: give an H->bb ntuple with all of them"
+                )
+            yield tree
+
+    def _check_step_size(self, tree: uproot.TTree) -> None:
+        if isinstance(self.step_size, str):
+            try:
+                tree.num_entries_for(self.step_size, self._branches)
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"step_size '{self.step_size}' is neither a number of entries nor a size like '20 MB'"
+                ) from None
+
+    def _chunk_jets(self, chunk: ak.Array, entry_start: int, file_index: int) -> Iterator[JetGraph]:
+        values, counts = track_matrix(chunk, self._track_branches)
+        n_jets = len(counts)
+        jet_of_track = np.repeat(np.arange(n_jets), counts)
+        starts = np.cumsum(counts) - counts
+        position = np.arange(len(jet_of_track)) - starts[jet_of_track]  # track index within its jet
+
+        is_qcd, is_hbb = self._classes(chunk)
+        non_finite = np.bincount(jet_of_track[~np.isfinite(values).all(axis=1)], minlength=n_jets) > 0
+        reasons = np.select(
+            [~is_qcd & ~is_hbb, is_qcd & is_hbb, counts < MIN_TRACKS, non_finite],
+            [UNLABELED, AMBIGUOUS, TOO_FEW_TRACKS, NON_FINITE],
+            default="",
+        )
+        keep = (reasons == "")[jet_of_track]
+        if self.max_tracks is not None:
+            keep &= _rank(values[:, self._sort_column], jet_of_track, position) < self.max_tracks
+        split_at = np.cumsum(np.bincount(jet_of_track[keep], minlength=n_jets))[:-1]
+        features = np.split(values[keep][:, self._columns], split_at)
+        track_index = np.split(position[keep], split_at)
+        spectators = {name: _per_jet(chunk, name).astype(np.float32) for name in self._spectators}
+
+        for jet, reason in enumerate(reasons):
+            self.report.jets_read += 1
+            if reason:
+                self.report.dropped[reason] += 1
+                continue
+            self.report.jets_kept += 1
+            yield jet_graph(
+                features[jet],
+                int(is_hbb[jet]),
+                **{name: torch.tensor(column[jet : jet + 1]) for name, column in spectators.items()},
+                entry=torch.tensor([entry_start + jet]),
+                file_index=torch.tensor([file_index]),
+                track_index=torch.tensor(track_index[jet]),
+            )
+
+    def _classes(self, chunk: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Per jet, whether it is QCD (sample_isQCD times any QCD flavour) and whether it is Hbb."""
+        def total(key: str) -> np.ndarray:
+            return np.sum([_per_jet(chunk, name) for name in self._labels[key]], axis=0)
+
+        return total("qcd_sample") * total("qcd_flavours") > 0, total("hbb") > 0
+
+
+def _rank(sort_values: np.ndarray, jet_of_track: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Each track's rank in its jet by descending ``sort_values``; ties go to the earlier track."""
+    # lexsort is stable and keeps every jet's tracks in one block, in jet order, so
+    # the k-th sorted track sits at position[k] of its jet's block.
+    order = np.lexsort((-sort_values, jet_of_track))
+    rank = np.empty_like(position)
+    rank[order] = position
+    return rank
+
+
+@dataclass
+class RootJets:
+    """Jets read into memory, with the report of the read."""
+
+    jets: list[JetGraph]
+    report: ReadReport
+
+    def __len__(self) -> int:
+        return len(self.jets)
+
+    def __iter__(self) -> Iterator[JetGraph]:
+        return iter(self.jets)
+
+    def __getitem__(self, index):
+        return self.jets[index]
+
+
+def read_root(
+    paths: PathLike | Sequence[PathLike],
+    tree: str | None = None,
+    max_jets: int | None = None,
+    **reader_options,
+) -> RootJets:
+    """Read the usable jets of H->bb ntuples into memory, at most ``max_jets`` of them.
+
+    ``reader_options`` go to :class:`RootJetReader` (``max_tracks``, ``track_sort_feature``, ``step_size``).
+    """
+    if max_jets is not None and max_jets < 1:
+        raise InputError(f"max_jets must be at least 1 (or None for all jets), got {max_jets}")
+    reader = RootJetReader(paths, tree, **reader_options)
+    with closing(iter(reader)) as stream:
+        jets = list(islice(stream, max_jets))
+    if not jets:
+        raise InputError(f"no usable jets in {', '.join(reader.report.files)}: {reader.report.summary()}")
+    return RootJets(jets, reader.report)
