@@ -14,6 +14,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -40,7 +41,7 @@ class ReadReport:
 
     jets_read: int = 0
     jets_kept: int = 0
-    dropped: Counter = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -141,7 +142,9 @@ class RootJetReader:
         if max_tracks is not None and max_tracks < MIN_TRACKS:
             raise InputError(f"max_tracks must be at least {MIN_TRACKS} (or None for all tracks), got {max_tracks}")
         if track_sort_feature not in features:
-            raise InputError(f"unknown track_sort_feature '{track_sort_feature}': use a feature branch such as track_pt")
+            raise InputError(
+                f"unknown track_sort_feature '{track_sort_feature}': use a feature branch such as track_pt"
+            )
         if isinstance(step_size, int) and step_size < 1:
             raise InputError(f"step_size must be a positive number of entries or a size like '20 MB', got {step_size}")
         self.files = expand_paths(paths)
@@ -270,7 +273,7 @@ class RootJets:
     def __iter__(self) -> Iterator[JetGraph]:
         return iter(self.jets)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> JetGraph | list[JetGraph]:
         return self.jets[index]
 
 
@@ -278,7 +281,7 @@ def read_root(
     paths: PathLike | Sequence[PathLike],
     tree: str | None = None,
     max_jets: int | None = None,
-    **reader_options,
+    **reader_options: Any,
 ) -> RootJets:
     """Read the usable jets of H->bb ntuples into memory, at most ``max_jets`` of them.
 

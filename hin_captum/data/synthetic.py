@@ -37,4 +37,4 @@ def make_sanity_jets(n_jets: int, seed: int, n_tracks: int = 10) -> list[JetGrap
         x[:, :, feature] += added
         score += LABEL_WEIGHTS[feature] * added
     labels = (score.mean(dim=1) > 0).long()
-    return [jet_graph(features, int(label)) for features, label in zip(x, labels)]
+    return [jet_graph(features, int(label)) for features, label in zip(x, labels, strict=True)]

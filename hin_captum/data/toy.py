@@ -15,6 +15,9 @@ in ``configs/toy_data.yml``. What the toys model:
   resolution-sized impact parameters with a small mismeasured tail.
 * Everything else follows from these: momenta and their projections on the jet axis,
   distances to the subjets and to secondary vertices, and the track covariance entries.
+* Conventions of the real ntuples: some b-tagging branches are clipped to fixed ranges
+  (e.g. trackBTag_Sip3dSig >= -1), track_drminsv is minus the distance, and
+  track_normchi2 is floored.
 
 Per-track branches are ``float[]`` sharing one counter branch (``track_counter`` in
 ``configs/definitions.yml``), in the TTree ``tree`` of ``configs/definitions.yml``.
@@ -34,6 +37,9 @@ from ..config import feature_names, label_branches, load_config
 from ..errors import InputError
 
 PION_MASS, MUON_MASS, ELECTRON_MASS = 0.13957, 0.10566, 0.000511  # GeV
+Config = Mapping[str, Any]
+Arrays = Mapping[str, np.ndarray]
+MIN_ANGLE = 1e-3  # rad: keeps the pseudorapidity relative to the jet axis finite for tracks on the axis
 # Long-lived hadron in the (harder, softer) prong of each kind of jet; "" for none.
 PRONG_HADRONS = {
     "hbb": ("b", "b"),
@@ -101,7 +107,7 @@ def _toy_chunks(n_jets: int, seed: int, signal_fraction: float | None) -> Iterat
 
 def _generate(
     rng: np.random.Generator, n_jets: int, signal_fraction: float, flavour_labels: Mapping[str, str],
-    config: Mapping[str, Any],
+    config: Config,
 ) -> ak.Array:
     jets = _jets(rng, n_jets, signal_fraction, config)
     tracks = _tracks(rng, jets, config)
@@ -121,7 +127,7 @@ def _generate(
     return ak.zip(record, depth_limit=1)
 
 
-def _flavour_labels(config: Mapping[str, Any]) -> dict[str, str]:
+def _flavour_labels(config: Config) -> dict[str, str]:
     """QCD flavour label branch -> flavour name in ``configs/toy_data.yml`` (label_QCD_bb -> bb)."""
     branches = {branch: branch.removeprefix("label_QCD_") for branch in label_branches()["qcd_flavours"]}
     if set(branches.values()) != set(config["qcd"]["flavours"]):
@@ -131,7 +137,7 @@ def _flavour_labels(config: Mapping[str, Any]) -> dict[str, str]:
     return branches
 
 
-def _jets(rng: np.random.Generator, n: int, signal_fraction: float, config: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def _jets(rng: np.random.Generator, n: int, signal_fraction: float, config: Config) -> dict[str, np.ndarray]:
     """Per-jet quantities: kind, kinematics, prong axes, hadrons and track counts."""
     jet, tracks = config["jet"], config["tracks"]
     flavours = config["qcd"]["flavours"]
@@ -165,7 +171,7 @@ def _jets(rng: np.random.Generator, n: int, signal_fraction: float, config: Mapp
     }
 
 
-def _tracks(rng: np.random.Generator, jets: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def _tracks(rng: np.random.Generator, jets: Arrays, config: Config) -> dict[str, np.ndarray]:
     """The 45 per-track branches, as flat float32 arrays over all tracks of the chunk."""
     track_config, resolution = config["tracks"], config["resolution"]
     counts = jets["counts"]
@@ -192,13 +198,14 @@ def _tracks(rng: np.random.Generator, jets: Mapping[str, np.ndarray], config: Ma
     sigma_dz = resolution["dz_over_dxy"] * sigma_dxy
     dxy, dz, lifetime_sign = _impact_parameters(rng, decay, flight, hadron, sigma_dxy, sigma_dz, config)
     sigma_angle = resolution["angle_base"] + resolution["angle_per_gev"] / pt
-    sigma_pt = pt * (resolution["pt_base"] + resolution["pt_per_gev"] * pt)
-    sigma_phi = sigma_angle * rng.uniform(0.8, 1.2, n)
+    sigma_phi = sigma_angle * rng.uniform(*resolution["phi_over_eta"], n)
 
     is_mu, is_el = _soft_leptons(rng, jet, pt, decay, jets, config)
     mass = np.select([is_mu, is_el], [MUON_MASS, ELECTRON_MASS], PION_MASS)
     eta = jets["eta"][jet] + deta
     momentum = pt * np.cosh(eta)
+    # The ntuples' "pt" covariance entry is that of q/p: sigma(q/p) = (sigma_p / p) / p.
+    sigma_inverse_momentum = (resolution["pt_base"] + resolution["pt_per_gev"] * pt) / momentum
     jet_energy = np.hypot(jets["pt"] * np.cosh(jets["eta"]), jets["mass"])
     categories = {
         name: np.where(decay, _categorical(rng, spec["decay"], n), _categorical(rng, spec["prompt"], n))
@@ -214,7 +221,7 @@ def _tracks(rng: np.random.Generator, jets: Mapping[str, np.ndarray], config: Ma
         "track_ptrel": pt / jets["pt"][jet],
         "trackBTag_Eta": eta,
         "trackBTag_DeltaR": delta_r,
-        "trackBTag_EtaRel": -np.log(np.tan(np.maximum(delta_r, 1e-3) / 2)),
+        "trackBTag_EtaRel": -np.log(np.tan(np.maximum(delta_r, MIN_ANGLE) / 2)),
         "trackBTag_JetDistVal": -np.abs(rng.normal(0.0, sigma_dxy)),
         "trackBTag_Momentum": momentum,
         "trackBTag_PPar": momentum * np.cos(delta_r),
@@ -231,7 +238,7 @@ def _tracks(rng: np.random.Generator, jets: Mapping[str, np.ndarray], config: Ma
         "track_dlambdadz": correlation("correlation_lambda_dz") * sigma_angle * sigma_dz,
         "track_dphidphi": sigma_phi**2,
         "track_dphidxy": correlation("correlation_phi_dxy") * sigma_phi * sigma_dxy,
-        "track_dptdpt": sigma_pt**2,
+        "track_dptdpt": sigma_inverse_momentum**2,
         "track_drminsv": drminsv,
         "track_drsubjet1": subjet_distance[0],
         "track_drsubjet2": subjet_distance[1],
@@ -248,17 +255,19 @@ def _tracks(rng: np.random.Generator, jets: Mapping[str, np.ndarray], config: Ma
         "track_isEl": is_el,
         "track_isMu": is_mu,
         "track_mass": mass,
-        "track_normchi2": rng.gamma(shape, 1.0 / shape, n),
+        "track_normchi2": np.floor(rng.gamma(shape, 1.0 / shape, n)),
         "track_phirel": dphi,
         "track_puppiw": categories["track_fromPV"] > 0,  # charged PUPPI: 1 for tracks from the PV
         **categories,
     }
+    for name, (low, high) in config["bounds"].items():
+        columns[name] = np.clip(columns[name], low, high)
     # Branches in the order of configs/definitions.yml; a branch missing here fails loudly.
     return {name: np.asarray(columns[name], dtype=np.float32) for name in dict.fromkeys(feature_names())}
 
 
 def _decay_tracks(
-    rng: np.random.Generator, jet: np.ndarray, prong: np.ndarray, jets: Mapping[str, np.ndarray], config: Mapping[str, Any]
+    rng: np.random.Generator, jet: np.ndarray, prong: np.ndarray, jets: Arrays, config: Config
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which tracks come from a hadron decay, the hadron's flight factor and the hadron kind ("b", "c", "")."""
     decays = config["decays"]
@@ -272,16 +281,15 @@ def _decay_tracks(
     order = np.argsort(group, kind="stable")
     rank = np.empty(len(group), dtype=np.int64)
     rank[order] = np.arange(len(group)) - np.searchsorted(group[order], group[order])
-    in_prong = prong > 0
     index = np.maximum(prong - 1, 0)
-    decay = in_prong & (rank < n_decay[jet, index])
+    decay = (prong > 0) & (rank < n_decay[jet, index])
     hadron = np.where(decay, hadrons[jet, index], "")
     return decay, flight[jet, index], hadron
 
 
 def _directions(
     rng: np.random.Generator, jet: np.ndarray, prong: np.ndarray, pt: np.ndarray,
-    jets: Mapping[str, np.ndarray], config: Mapping[str, Any],
+    jets: Arrays, config: Config,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Track (eta, phi) relative to the jet axis: around the prong axes, or anywhere in the cone."""
     radius, n = config["jet"]["radius"], len(jet)
@@ -300,9 +308,10 @@ def _directions(
 
 def _distance_to_vertices(
     rng: np.random.Generator, jet: np.ndarray, prong: np.ndarray, decay: np.ndarray,
-    subjet_distance: list[np.ndarray], n_jets: int, config: Mapping[str, Any],
+    subjet_distance: list[np.ndarray], n_jets: int, config: Config,
 ) -> np.ndarray:
-    """Delta R to the nearest secondary vertex; vertices sit on the prong axes."""
+    """Minus the Delta R to the nearest secondary vertex (at most the jet radius), as the ntuples
+    store it; vertices sit on the prong axes. Tracks of jets without a vertex get minus the radius."""
     decays = config["decays"]
     found = np.stack(
         [np.bincount(jet[decay & (prong == p)], minlength=n_jets) >= decays["sv_min_tracks"] for p in (1, 2)], axis=1
@@ -310,12 +319,12 @@ def _distance_to_vertices(
     fake = ~found.any(axis=1) & (rng.random(n_jets) < decays["fake_sv_probability"])
     found[:, 0] |= fake
     distance = np.where(found[jet], np.stack(subjet_distance, axis=1), np.inf).min(axis=1)
-    return np.where(np.isfinite(distance), distance, decays["no_sv_drminsv"])
+    return -np.minimum(distance, config["jet"]["radius"])
 
 
 def _impact_parameters(
     rng: np.random.Generator, decay: np.ndarray, flight: np.ndarray, hadron: np.ndarray,
-    sigma_dxy: np.ndarray, sigma_dz: np.ndarray, config: Mapping[str, Any],
+    sigma_dxy: np.ndarray, sigma_dz: np.ndarray, config: Config,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Signed transverse and longitudinal impact parameters, and the lifetime sign of each track."""
     resolution, decays = config["resolution"], config["decays"]
@@ -331,7 +340,7 @@ def _impact_parameters(
 
 def _soft_leptons(
     rng: np.random.Generator, jet: np.ndarray, pt: np.ndarray, decay: np.ndarray,
-    jets: Mapping[str, np.ndarray], config: Mapping[str, Any],
+    jets: Arrays, config: Config,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Muon and electron flags: in some jets the hardest decay track (else the hardest track) is a lepton."""
     n_jets = len(jets["counts"])

@@ -25,6 +25,7 @@ class TrainingConfig:
     seed: int = 0
     batch_size: int = 64
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     max_epochs: int = 30
     patience: int = 5
     validation_fraction: float = 0.2
@@ -76,7 +77,7 @@ def train(jets: Sequence[Data], model_config: dict[str, Any], config: TrainingCo
     torch.manual_seed(config.seed)
     train_jets, validation_jets, test_jets = split(jets, config)
     model = InteractionNetwork.from_config(model_config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     loader = DataLoader(train_jets, batch_size=config.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(config.seed))
     result = TrainingResult(model=model, epochs=0, best_epoch=0)

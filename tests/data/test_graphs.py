@@ -1,0 +1,68 @@
+"""Fully connected jet graphs."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from hin_captum.data import fully_connected_edge_index, jet_graph
+from hin_captum.errors import InputError
+
+
+@pytest.mark.parametrize("n_nodes", range(8))
+def test_edges_are_all_ordered_pairs_source_major(n_nodes):
+    expected = [[source, target] for source, target in itertools.product(range(n_nodes), repeat=2) if source != target]
+
+    edge_index = fully_connected_edge_index(n_nodes)
+
+    assert edge_index.dtype == torch.long
+    assert edge_index.shape == (2, n_nodes * (n_nodes - 1))
+    assert edge_index.t().tolist() == expected
+
+
+def test_negative_node_count_is_an_input_error():
+    with pytest.raises(InputError, match="non-negative"):
+        fully_connected_edge_index(-1)
+
+
+def test_jet_graph_holds_features_label_and_extras():
+    features = np.arange(12, dtype=np.float64).reshape(4, 3)
+
+    graph = jet_graph(features, 1, fj_pt=torch.tensor([450.0]))
+
+    assert graph.x.dtype == torch.float32 and graph.x.tolist() == features.tolist()
+    assert torch.equal(graph.edge_index, fully_connected_edge_index(4))
+    assert graph.y.dtype == torch.long and graph.y.tolist() == [1]
+    assert graph.fj_pt.tolist() == [450.0]
+
+
+def test_jet_graph_copies_its_features():
+    features = torch.zeros(3, 2)
+    graph = jet_graph(features, 0)
+
+    features += 1
+
+    assert graph.x.sum() == 0
+
+
+def test_jet_graph_rejects_a_non_matrix():
+    with pytest.raises(InputError, match=r"\[tracks, features\]"):
+        jet_graph(torch.zeros(5), 0)
+
+
+def test_batching_offsets_edges_but_not_bookkeeping_indices():
+    first = jet_graph(torch.zeros(3, 2), 0, file_index=torch.tensor([1]), track_index=torch.tensor([0, 4, 7]))
+    second = jet_graph(torch.ones(2, 2), 1, file_index=torch.tensor([0]), track_index=torch.tensor([2, 3]))
+
+    batch = Batch.from_data_list([first, second])
+
+    assert batch.edge_index[:, first.edge_index.shape[1]:].min() == 3  # second graph's nodes follow the first's
+    assert batch.file_index.tolist() == [1, 0]
+    assert batch.track_index.tolist() == [0, 4, 7, 2, 3]
+    assert batch.y.tolist() == [0, 1]
+
+
+def test_edge_order_matches_the_public_hin_lrp_jets(real_jets):
+    for jet in real_jets:
+        assert torch.equal(fully_connected_edge_index(jet.num_nodes), jet.edge_index)
