@@ -1,5 +1,6 @@
 """Toy ROOT files in the schema of the CMS H->bb ntuples, and the script that writes them."""
-import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import awkward as ak
@@ -157,27 +158,29 @@ def test_missing_folder_is_an_input_error(tmp_path):
         write_toy_root(tmp_path / "absent" / "toy.root", 10, 0)
 
 
-def run_script(*argv: str) -> int:
-    return runpy.run_path(str(SCRIPT))["main"](list(argv))
+def run_script(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True, timeout=120)
 
 
-def test_script_writes_the_file_atomically(tmp_path, capsys):
+def test_script_writes_the_file_atomically(tmp_path):
     out = tmp_path / "new" / "toy.root"
 
-    assert run_script("--out", str(out), "--jets", "50", "--seed", "4", "--signal-fraction", "0.3") == 0
+    result = run_script("--out", str(out), "--jets", "50", "--seed", "4", "--signal-fraction", "0.3")
 
-    assert str(out) in capsys.readouterr().out
+    assert result.returncode == 0, result.stderr
+    assert str(out) in result.stdout
     assert [path.name for path in out.parent.iterdir()] == ["toy.root"]  # no temporary file left
     with uproot.open(out) as file:
         arrays = file[DEFINITIONS["tree"]].arrays(["fj_pt"])
     np.testing.assert_array_equal(arrays.fj_pt, make_toy_jets(50, 4, 0.3).fj_pt)
 
 
-def test_script_reports_bad_input_and_leaves_nothing(tmp_path, capsys):
+def test_script_reports_bad_input_and_leaves_nothing(tmp_path):
     out = tmp_path / "toy.root"
 
-    assert run_script("--out", str(out), "--jets", "0") == 2
+    result = run_script("--out", str(out), "--jets", "0")
 
-    error = capsys.readouterr().err
+    assert result.returncode == 2
+    error = result.stderr
     assert error.startswith("error: ") and "number of jets" in error and error.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
