@@ -1,6 +1,7 @@
-"""What every script shares: one-line errors for bad input, and atomic output files."""
+"""What every script shares: one-line errors for bad input, atomic output files, a tuned allocator."""
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import tempfile
@@ -11,8 +12,27 @@ from typing import Callable, Iterator
 from .errors import InputError
 
 
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed large blocks in the heap instead of returning them to the system.
+
+    Edge-sized activations of a batch of jets are hundreds of MB; by default glibc
+    maps each one afresh and the kernel zero-fills every page on first touch.
+    Keeping them makes batched attribution about 2x faster (see the README's
+    benchmark); the price is that the process keeps its peak memory. The same
+    effect for any Python process: ``MALLOC_MMAP_THRESHOLD_=1073741824
+    MALLOC_TRIM_THRESHOLD_=2147483647``. Returns whether the setting took (glibc only).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    trim_threshold, mmap_threshold = -1, -3  # M_TRIM_THRESHOLD, M_MMAP_THRESHOLD in malloc.h
+    return bool(libc.mallopt(mmap_threshold, 1 << 30)) and bool(libc.mallopt(trim_threshold, (1 << 31) - 1))
+
+
 def run(main: Callable[[list[str] | None], int | None]) -> None:
     """Run a script's ``main``; bad input ends it with one line on stderr and exit code 2, no traceback."""
+    keep_freed_memory()
     try:
         code = main(None)
     except InputError as error:

@@ -85,11 +85,12 @@ class LRPHooks:
         self.output: Tensor | None = None
         self._handles: list = []
         self._inputs: dict[AffineBlock, Tensor] = {}
-        self._was_training = False
+        self._training: list[nn.Module] = []
 
     def __enter__(self) -> "LRPHooks":
-        self._was_training = self.model.training
-        self.model.eval()
+        self._training = [module for module in self.model.modules() if module.training]
+        for module in self._training:
+            module.training = False
         try:
             for block, rule in self.rules.items():
                 if not isinstance(rule, Epsilon) and block.first is not block.last:
@@ -106,7 +107,9 @@ class LRPHooks:
             handle.remove()
         self._handles.clear()
         self._inputs.clear()
-        self.model.train(self._was_training)
+        for module in self._training:
+            module.training = True
+        self._training.clear()
 
     def reset(self) -> None:
         """Forget the flows and output of earlier forward passes."""
@@ -128,27 +131,26 @@ class LRPHooks:
             self.flows.append(flow)
         if isinstance(rule, Epsilon):
             bias = block.parameters()[1] if flow is not None else None
-            scale = rule.gradient_scale(z.detach()) if rule.epsilon > 0 else None
-            z.register_hook(partial(_epsilon_gradient, z.detach(), scale, bias, flow))
+            z.register_hook(partial(_epsilon_gradient, rule, z.detach(), bias, flow))
             return None
         modified, modified_bias = rule.modified_forward(block, a)
         ratio = safe_ratio(z, stabilize(modified, rule.epsilon)).detach()
         out = z.detach() + (modified - modified.detach()) * ratio
         if flow is not None:
             carried = (modified if modified_bias is None else modified - modified_bias).detach()
-            out.register_hook(partial(_track, flow, z.detach(), ratio * carried))
+            carried = ratio * (modified if modified_bias is None else modified - modified_bias).detach()
+            out.register_hook(lambda grad: _track(flow, z.detach(), grad, carried, grad))
         return out
 
 
-def _epsilon_gradient(z: Tensor, scale: Tensor | None, bias: Tensor | None, flow: LayerFlow | None, grad: Tensor):
-    scaled = grad if scale is None else grad * scale
+def _epsilon_gradient(rule: Epsilon, z: Tensor, bias: Tensor | None, flow: LayerFlow | None, grad: Tensor) -> Tensor:
+    scaled = rule.scale_gradient(z, grad)
     if flow is not None:
-        carried = z if bias is None else z - bias.detach()
-        _track(flow, z, carried * (1.0 if scale is None else scale), grad)
+        _track(flow, z, grad, z if bias is None else z - bias.detach(), scaled)
     return scaled
 
 
-def _track(flow: LayerFlow, z: Tensor, per_gradient_in: Tensor, grad: Tensor) -> None:
-    """Add this backward's relevance at the block output (``z g``) and at its input."""
+def _track(flow: LayerFlow, z: Tensor, grad: Tensor, carried: Tensor, grad_in: Tensor) -> None:
+    """Add this backward's relevance at the block output (``z grad``) and at its input (``carried grad_in``)."""
     flow.relevance_out = flow.relevance_out + (z * grad).sum().to(flow.relevance_out)
-    flow.relevance_in = flow.relevance_in + (per_gradient_in * grad).sum().to(flow.relevance_in)
+    flow.relevance_in = flow.relevance_in + (carried * grad_in).sum().to(flow.relevance_in)

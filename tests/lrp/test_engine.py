@@ -70,13 +70,15 @@ def test_edge_scores_sum_to_one_per_graph_and_edges_have_both_halves():
 
 def test_model_is_left_exactly_as_it_was():
     model = random_hin(seed=8).train()
+    model.bn.eval()
+    modes = {name: m.training for name, m in model.named_modules()}
     before = copy.deepcopy(model.state_dict())
     attributes_before = {name: set(vars(m)) for name, m in model.named_modules()}
     data = jet_batch([5, 6], seed=8)
 
     hin_captum.attribute(model, data, composite="gamma", conservation=True)
 
-    assert model.training
+    assert {name: m.training for name, m in model.named_modules()} == modes
     assert hooks_of(model) == 0
     assert {name: set(vars(m)) for name, m in model.named_modules()} == attributes_before
     for key, value in model.state_dict().items():

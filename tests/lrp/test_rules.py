@@ -95,3 +95,15 @@ def test_rules_parse_from_text(text, expected):
 def test_bad_rule_text_is_refused(text, message):
     with pytest.raises(InputError, match=message):
         parse_rule(text)
+
+
+@pytest.mark.parametrize("rows", [5, 4096, 10_001])
+def test_epsilon_scales_the_gradient_by_z_over_stabilized_z(rows):
+    generator = torch.Generator().manual_seed(rows)
+    z = torch.randn(rows, 7, generator=generator, dtype=torch.float64)
+    z[::3, 2] = 0.0
+    grad = torch.randn(rows, 7, generator=generator, dtype=torch.float64)
+    rule = Epsilon(epsilon=0.1)
+    sign = torch.where(z >= 0, 1.0, -1.0).to(torch.float64)
+    expected = grad * z / (z + 0.1 * sign)
+    torch.testing.assert_close(rule.scale_gradient(z, grad), expected, rtol=1e-12, atol=0)
