@@ -1,6 +1,9 @@
-"""Attribution methods behind one registry: ``attribute(model, data, method=NAME)``."""
-from . import lrp  # noqa: F401  (registers the method)
-from .base import METHODS, AttributionMethod, attribute, register
+"""Attribution methods behind one registry: ``attribute(model, data, method=NAME)``.
+
+Each module registers one method (or one family, such as the LRP composites).
+"""
+from . import captum_lrp, gnnexplainer, gradients, integrated_gradients, lrp, random_baseline  # noqa: F401
+from .base import METHODS, AttributionMethod, attribute, eval_mode, register
 from .explanation import Explanation
 
-__all__ = ["METHODS", "AttributionMethod", "Explanation", "attribute", "register"]
+__all__ = ["METHODS", "AttributionMethod", "Explanation", "attribute", "eval_mode", "register"]

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -20,8 +21,24 @@ def register(cls: type["AttributionMethod"]) -> type["AttributionMethod"]:
     return cls
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the block; every submodule's own mode is restored afterwards."""
+    training = [module for module in model.modules() if module.training]
+    for module in training:
+        module.training = False
+    try:
+        yield model
+    finally:
+        for module in training:
+            module.training = True
+
+
 class AttributionMethod(ABC):
-    """Explains a graph classifier ``model(x, edge_index, batch) -> [G, C]`` for a batch of graphs."""
+    """Explains a graph classifier ``model(x, edge_index, batch) -> [G, C]`` for a batch of graphs.
+
+    Options go to the constructor; ``explain`` may then be called on many batches.
+    """
 
     name: str = ""
 
@@ -30,9 +47,20 @@ class AttributionMethod(ABC):
             raise InputError(f"method '{self.name}' takes no option(s) {', '.join(sorted(options))}")
         self.model = model
 
+    def explain(self, data: Data | Batch, target: int | Tensor = 1) -> Explanation:
+        """Relevance for ``target`` (one class, or one per graph) of every graph in ``data``, in eval mode."""
+        batch = as_batch(data)
+        with eval_mode(self.model):
+            return self._explain(batch, per_graph_target(target, batch.num_graphs, batch.x.device))
+
+    def logits(self, data: Batch) -> Tensor:
+        """The model's output ``[G, C]`` on ``data``, without gradients."""
+        with torch.no_grad():
+            return self.model(data.x, data.edge_index, data.batch)
+
     @abstractmethod
-    def explain(self, data: Batch, target: Tensor) -> Explanation:
-        """Relevance for ``target[g]`` of every graph ``g`` in ``data``."""
+    def _explain(self, data: Batch, target: Tensor) -> Explanation:
+        """Relevance for ``target[g]`` of every graph ``g`` in ``data`` (the model is already in eval mode)."""
 
 
 def per_graph_target(target: int | Tensor, num_graphs: int, device: torch.device) -> Tensor:
@@ -50,7 +78,6 @@ def attribute(
     """Explain ``model`` on one graph or a batch with the named method; ``options`` go to the method."""
     if method not in METHODS:
         raise InputError(f"unknown method '{method}': use one of {', '.join(sorted(METHODS))}")
-    batch = as_batch(data)
-    return METHODS[method](model, **options).explain(batch, per_graph_target(target, batch.num_graphs, batch.x.device))
+    return METHODS[method](model, **options).explain(data, target)
 
 

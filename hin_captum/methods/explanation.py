@@ -28,7 +28,8 @@ class Explanation:
     """``[N]`` graph of each node."""
     edge_index: Tensor
     edge: Tensor | None = None
-    """``[E, 2F]`` relevance through each edge: source half, destination half (methods that give it)."""
+    """``[E, K]`` relevance through each edge, for methods that give it: LRP's ``[E, 2F]`` (source
+    half, destination half), a mask ``[E, 1]`` for GNNExplainer."""
     edge_score: Tensor | None = None
     """``[E]`` the HIN-LRP paper's S_edge: ``|edge_e|`` over the sum of ``|edge|`` in its graph."""
     conservation: ConservationReport | None = None
@@ -40,6 +41,31 @@ class Explanation:
     def node_relevance_per_graph(self) -> Tensor:
         """``[G]`` sum of input relevance of each graph."""
         return scatter(self.node.sum(1), self.batch, dim=0, dim_size=self.num_graphs, reduce="sum")
+
+
+def explanation_of(
+    method: str,
+    data: Batch,
+    target: Tensor,
+    logits: Tensor,
+    node: Tensor,
+    edge: Tensor | None = None,
+    conservation: ConservationReport | None = None,
+) -> Explanation:
+    """An :class:`Explanation` from a method's relevance and the model's logits ``[G, C]`` on ``data``."""
+    logits = logits.detach()
+    return Explanation(
+        method=method,
+        node=node.detach(),
+        output=logits.gather(1, target[:, None]).squeeze(1),
+        prediction=logits.softmax(dim=1),
+        target=target,
+        batch=data.batch,
+        edge_index=data.edge_index,
+        edge=None if edge is None else edge.detach(),
+        edge_score=None if edge is None else edge_scores(edge.detach(), data.edge_index, data.batch, data.num_graphs),
+        conservation=conservation,
+    )
 
 
 def edge_scores(edge: Tensor, edge_index: Tensor, batch: Tensor, num_graphs: int) -> Tensor:

@@ -9,7 +9,7 @@ from torch_geometric.data import Batch
 from ..lrp import DEFAULT_EPSILON, LRP, ConservationReport, GatherCapture, Rule
 from ..lrp.composites import Composite
 from .base import AttributionMethod, register
-from .explanation import Explanation, edge_scores
+from .explanation import Explanation, explanation_of
 
 
 @register
@@ -17,6 +17,7 @@ class LRPMethod(AttributionMethod):
     """LRP with a composite of rules (epsilon by default); ``conservation=True`` adds the layer report."""
 
     name = "lrp"
+    default_composite = "epsilon"
 
     def __init__(
         self,
@@ -27,32 +28,35 @@ class LRPMethod(AttributionMethod):
         conservation: bool = False,
     ) -> None:
         super().__init__(model)
-        self.lrp = LRP(model, composite=composite, rules=rules, epsilon=epsilon)
+        self.lrp = LRP(model, composite=composite or self.default_composite, rules=rules, epsilon=epsilon)
         self.conservation = conservation
 
-    def explain(self, data: Batch, target: Tensor) -> Explanation:
+    def _explain(self, data: Batch, target: Tensor) -> Explanation:
         hooks = self.lrp.hooks(track_conservation=self.conservation)
         x = data.x.detach().requires_grad_()
         with GatherCapture(data.edge_index) as capture:
             node = self.lrp.attribute(
                 x, target=target, additional_forward_args=(data.edge_index, data.batch), hooks=hooks
             ).detach()
-        logits = hooks.output
-        output = logits.gather(1, target[:, None]).squeeze(1)
-        edge = capture.edge_relevance()
-        explanation = Explanation(
-            method=self.name,
-            node=node,
-            output=output,
-            prediction=logits.softmax(dim=1),
-            target=target,
-            batch=data.batch,
-            edge_index=data.edge_index,
-            edge=edge,
-            edge_score=None if edge is None else edge_scores(edge, data.edge_index, data.batch, data.num_graphs),
-        )
+        explanation = explanation_of(self.name, data, target, hooks.output, node, capture.edge_relevance())
         if self.conservation:
             explanation.conservation = ConservationReport(
-                output=output, input=explanation.node_relevance_per_graph(), layers=list(hooks.flows)
+                output=explanation.output, input=explanation.node_relevance_per_graph(), layers=list(hooks.flows)
             )
         return explanation
+
+
+@register
+class LRPGammaMethod(LRPMethod):
+    """LRP with the ``gamma`` composite: gamma-rule in hidden layers, epsilon at the output."""
+
+    name = "lrp-gamma"
+    default_composite = "gamma"
+
+
+@register
+class LRPZPlusMethod(LRPMethod):
+    """LRP with the ``zplus`` composite: z+ in hidden layers, epsilon at the output."""
+
+    name = "lrp-zplus"
+    default_composite = "zplus"

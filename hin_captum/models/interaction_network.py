@@ -11,8 +11,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import MetaLayer, global_mean_pool
-from torch_geometric.utils import scatter
+from torch_geometric.nn import MessagePassing, MetaLayer, global_mean_pool
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -33,19 +32,25 @@ class EdgeBlock(nn.Module):
         return self.edge_mlp(torch.cat([src, dst], dim=1))
 
 
-class NodeBlock(nn.Module):
-    """Node update: messages on ``cat[x[row], e]``, mean onto ``col``, then an MLP on ``cat[x, agg]``."""
+class NodeBlock(MessagePassing):
+    """Node update: messages on ``cat[x[row], e]``, mean onto ``col``, then an MLP on ``cat[x, agg]``.
+
+    A ``MessagePassing`` layer, so PyG's explain machinery (the edge masks of
+    GNNExplainer and of PyG's fidelity metrics) reaches the HIN's edges: the
+    edge block's output enters the prediction only through these messages.
+    """
 
     def __init__(self, n_features: int, hidden: int) -> None:
-        super().__init__()
+        super().__init__(aggr="mean")
         self.node_mlp_1 = _mlp(n_features + hidden, hidden, hidden)
         self.node_mlp_2 = _mlp(n_features + hidden, hidden, hidden)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor, u, batch) -> Tensor:
-        row, col = edge_index
-        messages = self.node_mlp_1(torch.cat([x[row], edge_attr], dim=1))
-        aggregated = scatter(messages, col, dim=0, dim_size=x.size(0), reduce="mean")
+        aggregated = self.propagate(edge_index, x=x, edge_attr=edge_attr)
         return self.node_mlp_2(torch.cat([x, aggregated], dim=1))
+
+    def message(self, x_j: Tensor, edge_attr: Tensor) -> Tensor:
+        return self.node_mlp_1(torch.cat([x_j, edge_attr], dim=1))
 
 
 class GlobalBlock(nn.Module):

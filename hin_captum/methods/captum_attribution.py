@@ -1,0 +1,48 @@
+"""Captum's gradient attributions on a graph batch: ``x`` is the input, ``(edge_index, batch)`` ride along."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+from captum.attr import GradientAttribution
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+
+from .base import AttributionMethod
+from .explanation import Explanation, explanation_of
+
+
+@contextmanager
+def recorded_output(model: nn.Module) -> Iterator[list[Tensor]]:
+    """Collects the model's outputs during the block, so methods need no extra forward pass for the logits."""
+    outputs: list[Tensor] = []
+    handle = model.register_forward_hook(lambda module, args, output: outputs.append(output.detach()))
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+class CaptumMethod(AttributionMethod):
+    """A Captum ``GradientAttribution`` applied to node features, one call for the whole batch.
+
+    Subclasses name the Captum class in ``captum_class`` and may pass it fixed
+    ``attribute_options``.
+    """
+
+    captum_class: type[GradientAttribution]
+    attribute_options: dict[str, Any] = {}
+
+    def make_attribution(self) -> GradientAttribution:
+        return self.captum_class(self.model)
+
+    def _explain(self, data: Batch, target: Tensor) -> Explanation:
+        with recorded_output(self.model) as outputs:
+            node = self.make_attribution().attribute(
+                data.x.detach().clone().requires_grad_(),
+                target=target,
+                additional_forward_args=(data.edge_index, data.batch),
+                **self.attribute_options,
+            )
+        return explanation_of(self.name, data, target, outputs[0], node)
