@@ -41,6 +41,10 @@ class AttributionMethod(ABC):
     """
 
     name: str = ""
+    conserves: bool = False
+    """Whether the relevance is meant to sum to the explained logit (LRP), so conservation error applies."""
+    one_graph_at_a_time: bool = False
+    """Whether the method loops over the graphs of a batch (its cost grows with the jets, not the batches)."""
 
     def __init__(self, model: nn.Module, **options: Any) -> None:
         if options:
@@ -48,9 +52,12 @@ class AttributionMethod(ABC):
         self.model = model
 
     def explain(self, data: Data | Batch, target: int | Tensor = 1) -> Explanation:
-        """Relevance for ``target`` (one class, or one per graph) of every graph in ``data``, in eval mode."""
+        """Relevance for ``target`` (one class, or one per graph) of every graph in ``data``.
+
+        The model runs in eval mode, with gradients on even inside ``torch.no_grad()``.
+        """
         batch = as_batch(data)
-        with eval_mode(self.model):
+        with eval_mode(self.model), torch.enable_grad():
             return self._explain(batch, per_graph_target(target, batch.num_graphs, batch.x.device))
 
     def logits(self, data: Batch) -> Tensor:
@@ -61,6 +68,23 @@ class AttributionMethod(ABC):
     @abstractmethod
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
         """Relevance for ``target[g]`` of every graph ``g`` in ``data`` (the model is already in eval mode)."""
+
+
+def single_graphs(data: Batch) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]:
+    """Each graph of ``data`` on its own: ``(nodes, edges, x, edge_index, batch)``.
+
+    ``nodes`` and ``edges`` index the graph's rows in ``data``, so per-graph results
+    go back in place; ``edge_index`` is local to the graph and ``batch`` all zeros.
+    """
+    num_nodes = torch.bincount(data.batch, minlength=data.num_graphs)
+    first_node = torch.cumsum(num_nodes, 0) - num_nodes
+    edge_graph = data.batch[data.edge_index[0]]
+    order = torch.argsort(edge_graph, stable=True)
+    edges_per_graph = torch.bincount(edge_graph, minlength=data.num_graphs).tolist()
+    node_order = torch.argsort(data.batch, stable=True)
+    for graph, (nodes, edges) in enumerate(zip(node_order.split(num_nodes.tolist()), order.split(edges_per_graph))):
+        local = data.edge_index[:, edges] - first_node[graph]
+        yield nodes, edges, data.x[nodes], local, torch.zeros(nodes.numel(), dtype=torch.long, device=data.x.device)
 
 
 def per_graph_target(target: int | Tensor, num_graphs: int, device: torch.device) -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.nn.aggr import Aggregation
 
-from .base import AttributionMethod, register
+from .base import AttributionMethod, register, single_graphs
 from .captum_attribution import recorded_output
 from .explanation import Explanation, explanation_of
 
@@ -47,17 +47,19 @@ class CaptumLRPMethod(AttributionMethod):
     """
 
     name = "captum-lrp"
+    conserves = True
+    one_graph_at_a_time = True
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        nodes, logits = [], []
-        for index, jet in enumerate(data.to_data_list()):
-            batch = torch.zeros(jet.num_nodes, dtype=torch.long, device=jet.x.device)
+        node = torch.zeros_like(data.x)
+        logits = []
+        for index, (nodes, _, x, edge_index, batch) in enumerate(single_graphs(data)):
             with epsilon_rules_for_captum(self.model), recorded_output(self.model) as outputs:
                 relevance = CaptumLRP(self.model).attribute(
-                    jet.x.detach().clone().requires_grad_(),
+                    x.detach().clone().requires_grad_(),
                     target=int(target[index]),
-                    additional_forward_args=(jet.edge_index, batch),
+                    additional_forward_args=(edge_index, batch),
                 )
-            nodes.append(relevance.detach())
+            node[nodes] = relevance.detach()
             logits.append(outputs[0])
-        return explanation_of(self.name, data, target, torch.cat(logits), torch.cat(nodes))
+        return explanation_of(self.name, data, target, torch.cat(logits), node)

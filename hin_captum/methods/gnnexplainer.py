@@ -7,7 +7,7 @@ from torch_geometric.data import Batch
 from torch_geometric.explain import Explainer, GNNExplainer
 
 from ..errors import InputError
-from .base import AttributionMethod, register
+from .base import AttributionMethod, register, single_graphs
 from .explanation import Explanation, explanation_of
 
 
@@ -24,6 +24,7 @@ class GNNExplainerMethod(AttributionMethod):
     """
 
     name = "gnnexplainer"
+    one_graph_at_a_time = True
 
     def __init__(self, model: nn.Module, epochs: int = 100, lr: float = 0.01, seed: int = 0) -> None:
         super().__init__(model)
@@ -40,12 +41,12 @@ class GNNExplainerMethod(AttributionMethod):
         )
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        node_masks, edge_masks = [], []
+        node_mask = torch.zeros_like(data.x)
+        edge_mask = data.x.new_zeros((data.num_edges, 1))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            for index, jet in enumerate(data.to_data_list()):
-                batch = torch.zeros(jet.num_nodes, dtype=torch.long, device=jet.x.device)
-                masks = self.explainer(jet.x, jet.edge_index, target=target[index : index + 1], batch=batch)
-                node_masks.append(masks.node_mask)
-                edge_masks.append(masks.edge_mask)
-        return explanation_of(self.name, data, target, self.logits(data), torch.cat(node_masks), torch.cat(edge_masks)[:, None])
+            for index, (nodes, edges, x, edge_index, batch) in enumerate(single_graphs(data)):
+                masks = self.explainer(x, edge_index, target=target[index : index + 1], batch=batch)
+                node_mask[nodes] = masks.node_mask
+                edge_mask[edges, 0] = masks.edge_mask
+        return explanation_of(self.name, data, target, self.logits(data), node_mask, edge_mask)

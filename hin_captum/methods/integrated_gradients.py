@@ -1,38 +1,14 @@
 """Integrated Gradients (Captum) with the interpolation steps batched as a disjoint union of graphs."""
 from __future__ import annotations
 
-import torch
 from captum.attr import IntegratedGradients
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from ..errors import InputError
+from ..models.stacked import StackedCopies
 from .base import AttributionMethod, register
 from .explanation import Explanation, explanation_of
-
-
-class StepUnion(nn.Module):
-    """``model`` on ``k`` stacked copies of one graph batch: ``x [k*N, F] -> logits [k*G, C]``.
-
-    Captum's IntegratedGradients stacks its interpolation steps along dimension 0
-    and would repeat ``edge_index`` the same way, which breaks the graphs (PyG's
-    ``CaptumExplainer`` therefore forces one step per pass). Here each stacked copy
-    becomes its own set of graphs, with node and graph indices shifted, so all
-    steps of all graphs run in one forward and one backward pass.
-    """
-
-    def __init__(self, model: nn.Module, edge_index: Tensor, batch: Tensor, num_graphs: int) -> None:
-        super().__init__()
-        self.model = model
-        self.edge_index, self.batch, self.num_graphs = edge_index, batch, num_graphs
-
-    def forward(self, x: Tensor) -> Tensor:
-        num_nodes = self.batch.numel()
-        copies = x.shape[0] // num_nodes
-        shifts = torch.arange(copies, device=x.device)
-        edge_index = (self.edge_index[:, None, :] + (shifts * num_nodes)[None, :, None]).reshape(2, -1)
-        batch = (self.batch[None, :] + (shifts * self.num_graphs)[:, None]).reshape(-1)
-        return self.model(x, edge_index, batch)
 
 
 @register
@@ -61,7 +37,7 @@ class IntegratedGradientsMethod(AttributionMethod):
         self.steps_per_pass = steps_per_pass
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        ig = IntegratedGradients(StepUnion(self.model, data.edge_index, data.batch, data.num_graphs))
+        ig = IntegratedGradients(StackedCopies(self.model, data.edge_index, data.batch, data.num_graphs))
         node = ig.attribute(
             data.x.detach(),
             baselines=self.baseline,

@@ -17,6 +17,7 @@ class LRPMethod(AttributionMethod):
     """LRP with a composite of rules (epsilon by default); ``conservation=True`` adds the layer report."""
 
     name = "lrp"
+    conserves = True
     default_composite = "epsilon"
 
     def __init__(

@@ -27,6 +27,18 @@ def to_dense(data: Batch) -> tuple[Tensor, Tensor, Tensor]:
     return x, edges, num_nodes
 
 
+def from_dense(x: Tensor, edges: Tensor, num_nodes: Tensor) -> Batch:
+    """The graph batch that the padded tensors of :func:`to_dense` describe (inverse of ``to_dense``)."""
+    n_graphs, n_max = x.shape[:2]
+    node_mask = torch.arange(n_max, device=x.device) < num_nodes[:, None]
+    first_node = torch.cumsum(num_nodes, 0) - num_nodes
+    edge_mask = edges[:, 0] >= 0
+    edge_index = (edges + first_node[:, None, None]).permute(1, 0, 2)[:, edge_mask]
+    batch = torch.repeat_interleave(torch.arange(n_graphs, device=x.device), num_nodes)
+    ptr = torch.cat([first_node, num_nodes.sum().reshape(1)])
+    return Batch(x=x[node_mask], edge_index=edge_index, batch=batch, ptr=ptr)
+
+
 class DenseGraphModel(nn.Module):
     """Wraps ``model(x, edge_index, batch)`` to take the padded tensors of :func:`to_dense`."""
 
@@ -35,10 +47,5 @@ class DenseGraphModel(nn.Module):
         self.model = model
 
     def forward(self, x: Tensor, edges: Tensor, num_nodes: Tensor) -> Tensor:
-        n_graphs, n_max = x.shape[:2]
-        node_mask = torch.arange(n_max, device=x.device) < num_nodes[:, None]
-        first_node = torch.cumsum(num_nodes, 0) - num_nodes
-        edge_mask = edges[:, 0] >= 0
-        edge_index = (edges + first_node[:, None, None]).permute(1, 0, 2)[:, edge_mask]
-        batch = torch.repeat_interleave(torch.arange(n_graphs, device=x.device), num_nodes)
-        return self.model(x[node_mask], edge_index, batch)
+        data = from_dense(x, edges, num_nodes)
+        return self.model(data.x, data.edge_index, data.batch)

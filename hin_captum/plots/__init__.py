@@ -1,0 +1,1 @@
+"""Figures: per-jet explanations and method comparisons, with seaborn and matplotlib."""
