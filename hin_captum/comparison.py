@@ -190,7 +190,8 @@ def _add_agreement(results: list[MethodResult]) -> None:
 def markdown_table(results: Sequence[MethodResult]) -> str:
     """The results as a markdown table, one row per method, columns in the order measured."""
     columns = list(dict.fromkeys(key for result in results for key in result.row))
-    lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    header = [column.replace("|", "\\|") for column in columns]  # |R| must not end a cell
+    lines = ["| method | " + " | ".join(header) + " |", "|---|" + "---:|" * len(columns)]
     for result in results:
         cells = [_format(result.row.get(column, float("nan"))) for column in columns]
         lines.append(f"| {result.method} | " + " | ".join(cells) + " |")
