@@ -1,6 +1,8 @@
 """One loader for the YAML files under ``configs/``."""
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -54,3 +56,17 @@ def spectator_names() -> list[str]:
 def label_branches() -> dict[str, list[str]]:
     """Branches that define the QCD and Hbb labels."""
     return {key: list(value) for key, value in _definitions()["labels"].items()}
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` with repeats told apart: the k-th occurrence of ``a`` (k >= 2) becomes ``a_k``.
+
+    The HIN reads track_pt, track_ptrel and track_dlambdadz twice, so their second
+    columns are ``track_pt_2``, ``track_ptrel_2`` and ``track_dlambdadz_2``.
+    """
+    seen: Counter[str] = Counter()
+    unique = []
+    for name in names:
+        seen[name] += 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return unique

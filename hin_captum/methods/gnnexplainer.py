@@ -19,8 +19,8 @@ class GNNExplainerMethod(AttributionMethod):
     over the graphs it sees but sums the mask-size term, so optimising a whole
     batch at once would weigh the two differently for every batch size. The
     masks explain the target class (PyG's ``phenomenon`` mode); they are not
-    signed. ``seed`` makes the random mask initialisation repeatable without
-    touching the global random state.
+    signed. ``seed`` seeds each jet's random mask initialisation, so a jet's masks
+    do not depend on the batch around it, without touching the global random state.
     """
 
     name = "gnnexplainer"
@@ -44,8 +44,8 @@ class GNNExplainerMethod(AttributionMethod):
         node_mask = torch.zeros_like(data.x)
         edge_mask = data.x.new_zeros((data.num_edges, 1))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
             for index, (nodes, edges, x, edge_index, batch) in enumerate(single_graphs(data)):
+                torch.manual_seed(self.seed)  # per jet, so a jet's masks do not depend on its place in the batch
                 masks = self.explainer(x, edge_index, target=target[index : index + 1], batch=batch)
                 node_mask[nodes] = masks.node_mask
                 edge_mask[edges, 0] = masks.edge_mask

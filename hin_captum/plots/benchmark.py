@@ -4,24 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from ..cli import atomic_path  # noqa: E402
-from ..comparison import MethodResult  # noqa: E402
-
-
-def save(figure: plt.Figure, path: Path) -> Path:
-    """Write ``figure`` atomically (the format follows the suffix) and close it."""
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format=path.suffix.lstrip("."), dpi=150, bbox_inches="tight")
-    plt.close(figure)
-    return path
+from ..comparison import MethodResult
+from .style import feature_labels, save_figure
 
 
 def deletion_curves(results: Sequence[MethodResult], fractions: Sequence[float], title: str, path: Path) -> Path:
@@ -35,7 +24,7 @@ def deletion_curves(results: Sequence[MethodResult], fractions: Sequence[float],
                  marker="o", ax=axes)
     axes.set_title(f"Deletion curves: {title} (lower is more faithful)")
     axes.legend(title="method", fontsize=8)
-    return save(figure, path)
+    return save_figure(figure, path)[0]
 
 
 def runtime_bars(results: Sequence[MethodResult], title: str, path: Path) -> Path:
@@ -48,7 +37,7 @@ def runtime_bars(results: Sequence[MethodResult], title: str, path: Path) -> Pat
     axes.set_title(f"Runtime: {title}")
     for container in axes.containers:
         axes.bar_label(container, fmt="%.3g", fontsize=8, padding=2)
-    return save(figure, path)
+    return save_figure(figure, path)[0]
 
 
 def feature_relevance(results: Sequence[MethodResult], feature_names: Sequence[str], title: str,
@@ -56,9 +45,9 @@ def feature_relevance(results: Sequence[MethodResult], feature_names: Sequence[s
     """Heat map: share of each method's mean |R| per input feature (rows sum to 1)."""
     shares = np.stack([r.feature_relevance for r in results])
     figure, axes = plt.subplots(figsize=(14, 0.45 * len(results) + 2.5))
-    sns.heatmap(pd.DataFrame(shares, index=[r.method for r in results], columns=list(feature_names)),
+    sns.heatmap(pd.DataFrame(shares, index=[r.method for r in results], columns=feature_labels(feature_names)),
                 cmap="viridis", vmin=0, ax=axes, cbar_kws={"label": "share of mean |R|"})
     axes.set_xlabel("input feature")
     axes.set_ylabel("method")
     axes.set_title(f"Mean |relevance| per feature: {title}")
-    return save(figure, path)
+    return save_figure(figure, path)[0]

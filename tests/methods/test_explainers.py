@@ -21,6 +21,18 @@ def test_gnnexplainer_masks_are_in_unit_range_repeatable_and_reach_the_edges():
     assert first.edge.max() > 0  # the HIN's messages carry PyG's edge mask, so edges get gradients
 
 
+def test_gnnexplainer_masks_of_a_jet_do_not_depend_on_the_jets_before_it():
+    model = random_hin(seed=1, n_features=6, hidden=16)
+    pair = jet_batch([4, 5], n_features=6, seed=1)
+    second = pair.get_example(1)
+
+    in_pair = hin_captum.attribute(model, pair, method="gnnexplainer", epochs=10, seed=3, target=1)
+    alone = hin_captum.attribute(model, second, method="gnnexplainer", epochs=10, seed=3, target=1)
+
+    assert torch.allclose(in_pair.node[4:], alone.node, atol=1e-6)
+    assert torch.allclose(in_pair.edge[12:], alone.edge, atol=1e-6)
+
+
 def test_captum_lrp_departs_from_the_reference_lrp_that_hin_captum_matches():
     """Captum applies its rule to Linear and BatchNorm separately: no canonization, so not the paper's LRP."""
     model = random_hin(seed=2, n_features=6, hidden=16).double()

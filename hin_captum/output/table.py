@@ -1,0 +1,182 @@
+"""The relevance of one method on many jets, gathered batch by batch into flat numpy arrays."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+from torch_geometric.data import Batch, Data
+
+from ..config import feature_names, load_config, spectator_names, unique_names
+from ..errors import InputError
+from ..methods import AttributionMethod, Explanation
+
+PREDICTED = "predicted"
+"""Target name: explain each jet's predicted class."""
+
+
+def class_names() -> list[str]:
+    """The model's classes, in logit order (``classes`` of ``configs/definitions.yml``)."""
+    return list(load_config("definitions")["classes"])
+
+
+def target_choices() -> list[str]:
+    """What ``target`` may name: a class (lower case) or ``predicted``."""
+    return [name.lower() for name in class_names()] + [PREDICTED]
+
+
+def target_class(name: str) -> int | str:
+    """The class index of a target name, or ``predicted`` as it is."""
+    choices = target_choices()
+    if name.lower() not in choices:
+        raise InputError(f"unknown target '{name}': use one of {', '.join(choices)}")
+    return PREDICTED if name.lower() == PREDICTED else choices.index(name.lower())
+
+
+@dataclass
+class RelevanceTable:
+    """One method's relevance for a list of jets: per jet, per track (rows of ``x``) and per edge.
+
+    Edges are those of the fully connected jet graphs, with source and destination
+    given as track positions within the jet; the ``edge_*`` arrays are None for
+    methods without edge relevance. ``edge_relevance`` is the relevance through each
+    edge summed over its entries (LRP: both halves of the edge MLP input), and
+    ``edge_score`` the HIN-LRP paper's S_edge, which sums to 1 over a jet's edges.
+    """
+
+    method: str
+    features: list[str]
+    """Unique names of the feature columns (see :func:`hin_captum.config.unique_names`)."""
+    classes: list[str]
+    x: np.ndarray
+    """``[N, F]`` input features of every track."""
+    node: np.ndarray
+    """``[N, F]`` relevance of every input feature."""
+    tracks_per_jet: np.ndarray
+    output: np.ndarray
+    """``[G]`` the explained logit."""
+    prediction: np.ndarray
+    """``[G, C]`` softmax of the model output."""
+    target: np.ndarray
+    label: np.ndarray
+    file_index: np.ndarray
+    entry: np.ndarray
+    """``[G]`` entry of the jet in its input file."""
+    spectators: dict[str, np.ndarray]
+    edges_per_jet: np.ndarray
+    edge_src: np.ndarray | None = None
+    edge_dst: np.ndarray | None = None
+    edge_relevance: np.ndarray | None = None
+    edge_score: np.ndarray | None = None
+
+    @property
+    def num_jets(self) -> int:
+        return len(self.tracks_per_jet)
+
+    @property
+    def has_edges(self) -> bool:
+        return self.edge_relevance is not None
+
+    @property
+    def jet_of_track(self) -> np.ndarray:
+        """``[N]`` the jet of every track."""
+        return np.repeat(np.arange(self.num_jets), self.tracks_per_jet)
+
+    def per_jet_sum(self, per_track: np.ndarray) -> np.ndarray:
+        """Sum over each jet's tracks of a per-track array ``[N, ...]``, in float64: ``[G, ...]``."""
+        starts = np.cumsum(self.tracks_per_jet) - self.tracks_per_jet
+        totals = np.add.reduceat(np.asarray(per_track, dtype=np.float64), np.minimum(starts, len(per_track) - 1))
+        totals[self.tracks_per_jet == 0] = 0.0  # reduceat gives the next jet's first track for an empty jet
+        return totals
+
+    def track_slice(self, jet: int) -> slice:
+        """Rows of ``x`` and ``node`` that belong to ``jet``."""
+        start = int(self.tracks_per_jet[:jet].sum())
+        return slice(start, start + int(self.tracks_per_jet[jet]))
+
+    def edge_slice(self, jet: int) -> slice:
+        """Positions in the ``edge_*`` arrays that belong to ``jet``."""
+        start = int(self.edges_per_jet[:jet].sum())
+        return slice(start, start + int(self.edges_per_jet[jet]))
+
+    @classmethod
+    def from_explanation(cls, batch: Batch, explanation: Explanation) -> "RelevanceTable":
+        """The table of one explained batch of jets read by :func:`hin_captum.data.read_root`."""
+        node_graph = batch.batch.cpu()
+        tracks_per_jet = torch.bincount(node_graph, minlength=batch.num_graphs)
+        first_track = torch.cumsum(tracks_per_jet, 0) - tracks_per_jet
+        position = torch.arange(len(node_graph)) - first_track[node_graph]
+        if not torch.equal(batch.track_index.cpu(), position):
+            raise InputError("jets must keep all their tracks in input order (read them without max_tracks)")
+        edge_index = batch.edge_index.cpu()
+        edge_graph = node_graph[edge_index[0]]
+        local = (edge_index - first_track[edge_graph]).numpy()
+        edges = explanation.edge is not None
+
+        def numpy(tensor: torch.Tensor) -> np.ndarray:
+            return tensor.detach().cpu().numpy()
+
+        return cls(
+            method=explanation.method,
+            features=unique_names(feature_names()),
+            classes=class_names(),
+            x=numpy(batch.x).astype(np.float32),
+            node=numpy(explanation.node).astype(np.float32),
+            tracks_per_jet=tracks_per_jet.numpy(),
+            output=numpy(explanation.output).astype(np.float32),
+            prediction=numpy(explanation.prediction).astype(np.float32),
+            target=numpy(explanation.target),
+            label=numpy(batch.y),
+            file_index=numpy(batch.file_index),
+            entry=numpy(batch.entry),
+            spectators={name: numpy(batch[name]) for name in spectator_names()},
+            edges_per_jet=torch.bincount(edge_graph, minlength=batch.num_graphs).numpy(),
+            edge_src=local[0] if edges else None,
+            edge_dst=local[1] if edges else None,
+            edge_relevance=numpy(explanation.edge.flatten(1).sum(1)).astype(np.float32) if edges else None,
+            edge_score=numpy(explanation.edge_score).astype(np.float32) if edges else None,
+        )
+
+    @classmethod
+    def concatenate(cls, tables: Sequence["RelevanceTable"]) -> "RelevanceTable":
+        """One table of the jets of ``tables``, in order."""
+        if not tables:
+            raise ValueError("no tables to concatenate")
+        first = tables[0]
+        joined = {}
+        for item in fields(cls):
+            values = [getattr(table, item.name) for table in tables]
+            if item.name in ("method", "features", "classes"):
+                joined[item.name] = values[0]
+            elif item.name == "spectators":
+                joined[item.name] = {key: np.concatenate([v[key] for v in values]) for key in first.spectators}
+            elif values[0] is None:
+                joined[item.name] = None
+            else:
+                joined[item.name] = np.concatenate(values)
+        return cls(**joined)
+
+
+def explain_jets(
+    explainer: AttributionMethod,
+    jets: Sequence[Data],
+    batch_size: int,
+    target: int | str,
+    device: torch.device,
+    progress: Callable[[int], object] | None = None,
+) -> RelevanceTable:
+    """Explain ``jets`` in batches of ``batch_size`` on ``device`` for ``target`` (a class index or ``predicted``).
+
+    ``progress`` is called with the number of jets of each batch once it is explained.
+    """
+    if batch_size < 1:
+        raise InputError(f"the batch size must be at least 1, got {batch_size}")
+    tables = []
+    for start in range(0, len(jets), batch_size):
+        batch = Batch.from_data_list(list(jets[start : start + batch_size])).to(device)
+        targets = explainer.logits(batch).argmax(1) if target == PREDICTED else int(target)
+        tables.append(RelevanceTable.from_explanation(batch, explainer.explain(batch, targets)))
+        if progress is not None:
+            progress(batch.num_graphs)
+    return RelevanceTable.concatenate(tables)

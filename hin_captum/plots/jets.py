@@ -1,0 +1,203 @@
+"""Figures of one method's relevance on many jets: per-jet heatmap and 3D view, feature ranking, relevance vs value."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import pyplot as plt
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from mpl_toolkits.mplot3d.art3d import Line3DCollection
+
+from ..output.table import RelevanceTable
+from .style import DIVERGING, centred_norm, save_figure
+
+SIGNAL = "Hbb"
+"""The class whose most confident jets get per-jet plots (the HIN-LRP paper's selection)."""
+EDGE_COLORMAP = "Oranges"
+NODE_SIZE = (15.0, 320.0)
+"""Marker area (points^2) of the track with no relevance and of the track with the largest |R| of its jet."""
+
+
+@dataclass(frozen=True)
+class PlotSettings:
+    """What :func:`plot_jets` draws (the ``plots`` section of ``configs/attribute.yml``)."""
+
+    jets: int
+    """Per-jet plots for this many most confident Hbb jets; 0 draws no figure at all."""
+    top_features: int
+    """Relevance-vs-value panels for this many features of highest mean |R|."""
+    scatter_tracks: int
+    """At most this many tracks, drawn at random, per relevance-vs-value panel."""
+    edge_significance: float
+    """In the 3D plot, a track pair is highlighted when its S_edge lies this many standard deviations above the
+    mean of the jet's track pairs."""
+    coordinates: Mapping[str, str]
+    """Features drawn as ``eta``, ``phi`` and ``pt`` of the tracks."""
+    seed: int = 0
+    formats: tuple[str, ...] = ("png",)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], jets: int | None = None, pdf: bool = False) -> "PlotSettings":
+        """Settings from the config section; ``jets`` and ``pdf`` are the command line's overrides."""
+        return cls(
+            jets=int(config["jets"] if jets is None else jets),
+            top_features=int(config["top_features"]),
+            scatter_tracks=int(config["scatter_tracks"]),
+            edge_significance=float(config["edge_significance"]),
+            coordinates=dict(config["coordinates"]),
+            seed=int(config["seed"]),
+            formats=("png", "pdf") if pdf else ("png",),
+        )
+
+
+def most_confident(table: RelevanceTable, n: int, class_name: str = SIGNAL) -> list[int]:
+    """The ``n`` jets with the highest predicted probability of ``class_name``, most confident first."""
+    probability = table.prediction[:, table.classes.index(class_name)]
+    return [int(jet) for jet in np.argsort(-probability, kind="stable")[:n]]
+
+
+def _jet_title(table: RelevanceTable, jet: int) -> str:
+    spectators = ", ".join(f"{name} {values[jet]:.0f}" for name, values in table.spectators.items())
+    probability = table.prediction[jet, table.classes.index(SIGNAL)]
+    return (f"{table.method}: file {table.file_index[jet]} entry {table.entry[jet]}, "
+            f"true {table.classes[table.label[jet]]}, p({SIGNAL}) {probability:.3f}, {spectators}")
+
+
+def relevance_heatmap(table: RelevanceTable, jet: int, pt_feature: str) -> plt.Figure:
+    """Relevance of every feature (rows) of every track (columns, by decreasing ``pt_feature``), centred at 0."""
+    rows = table.track_slice(jet)
+    pt = table.x[rows, table.features.index(pt_feature)]
+    order = np.argsort(-pt, kind="stable")
+    relevance = table.node[rows][order].T
+    norm = centred_norm(relevance)
+    frame = pd.DataFrame(relevance, index=table.features, columns=[f"{value:.3g}" for value in pt[order]])
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.22 * len(order) + 3.0), 10.0))
+    sns.heatmap(frame, cmap=DIVERGING, vmin=norm.vmin, vmax=norm.vmax, ax=axes, xticklabels=True, yticklabels=True,
+                cbar_kws={"label": f"relevance R ({table.method})"})
+    axes.tick_params(labelsize=7)
+    axes.set_xlabel(f"tracks by decreasing {pt_feature} (tick: its value)")
+    axes.set_ylabel("input feature")
+    axes.set_title(_jet_title(table, jet), fontsize=9)
+    return figure
+
+
+def jet_3d(table: RelevanceTable, jet: int, coordinates: Mapping[str, str], edge_significance: float) -> plt.Figure:
+    """Tracks at (eta, phi, log10 pt): marker size grows with the norm of the track's R, colour is its summed R.
+
+    A track pair's score is the S_edge of both its directed edges; pairs scoring more
+    than ``edge_significance`` standard deviations above the mean pair score of the jet
+    are drawn in colour, the others faint.
+    """
+    rows = table.track_slice(jet)
+    eta, phi, pt = (table.x[rows, table.features.index(coordinates[key])] for key in ("eta", "phi", "pt"))
+    z = np.log10(np.maximum(pt, np.finfo(np.float32).tiny))
+    relevance = table.node[rows]
+    size = np.linalg.norm(relevance, axis=1)
+    size = NODE_SIZE[0] + (NODE_SIZE[1] - NODE_SIZE[0]) * size / (size.max() if size.max() > 0 else 1.0)
+    total = relevance.sum(1)
+
+    figure = plt.figure(figsize=(8.5, 7.0))
+    axes = figure.add_subplot(projection="3d")
+    points = np.stack([eta, phi, z], axis=1)
+    subtitle = f"no edge relevance from {table.method}"
+    if table.has_edges:
+        edges = table.edge_slice(jet)
+        src, dst, score = table.edge_src[edges], table.edge_dst[edges], table.edge_score[edges]
+        pairs, pair_score = _track_pairs(src, dst, score)
+        significant = pair_score > pair_score.mean() + edge_significance * pair_score.std()
+        edge_norm = Normalize(0.0, float(pair_score.max()) if pair_score.max() > 0 else 1.0)
+        if (~significant).any():
+            axes.add_collection3d(Line3DCollection(points[pairs[~significant]], colors="0.6", linewidths=0.4,
+                                                   alpha=0.15))
+        if significant.any():
+            axes.add_collection3d(Line3DCollection(points[pairs[significant]], cmap=EDGE_COLORMAP, norm=edge_norm,
+                                                   array=pair_score[significant], linewidths=2.0))
+        figure.colorbar(ScalarMappable(edge_norm, EDGE_COLORMAP), ax=axes, shrink=0.55, pad=0.02,
+                        label="edge score S_edge (both directions)")
+        subtitle = (f"coloured: {int(significant.sum())} of {len(pairs)} track pairs with S_edge above mean + "
+                    f"{edge_significance:g} sd")
+    norm = centred_norm(total)
+    axes.scatter(eta, phi, z, s=size, c=total, cmap=DIVERGING, norm=norm, edgecolors="black", linewidths=0.4,
+                 depthshade=False)
+    figure.colorbar(ScalarMappable(norm, DIVERGING), ax=axes, shrink=0.55, pad=0.1,
+                    label="track relevance (sum of R over features)")
+    axes.set_xlabel(coordinates["eta"])
+    axes.set_ylabel(coordinates["phi"])
+    axes.set_zlabel(f"log10 {coordinates['pt']}")
+    axes.set_title(f"{_jet_title(table, jet)}\nmarker size: |R| of the track; {subtitle}", fontsize=9)
+    return figure
+
+
+def _track_pairs(src: np.ndarray, dst: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected track pairs ``[P, 2]`` and the summed score of their two directed edges."""
+    pairs = np.sort(np.stack([src, dst], axis=1), axis=1)
+    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    return unique, np.bincount(inverse.reshape(-1), weights=score, minlength=len(unique))
+
+
+def feature_ranking(table: RelevanceTable) -> plt.Figure:
+    """Mean over jets of each feature's summed |R|, for true Hbb and QCD jets, features by decreasing mean."""
+    per_jet = table.per_jet_sum(np.abs(table.node))
+    order = [table.features[k] for k in np.argsort(-per_jet.mean(0), kind="stable")]
+    frame = pd.DataFrame(per_jet, columns=table.features)
+    frame["true class"] = [table.classes[label] for label in table.label]
+    frame = frame.melt(id_vars="true class", var_name="feature", value_name="relevance")
+    figure, axes = plt.subplots(figsize=(7.0, 0.22 * len(order) + 1.5))
+    sns.barplot(frame, x="relevance", y="feature", hue="true class", order=order, hue_order=table.classes,
+                errorbar="se", ax=axes)
+    axes.set_xlabel("mean over jets of the sum of |R| over tracks (error bar: standard error)")
+    axes.set_ylabel("input feature")
+    axes.tick_params(axis="y", labelsize=7)
+    axes.set_title(f"Feature ranking, {table.method}: {table.num_jets} jets", fontsize=10)
+    return figure
+
+
+def relevance_vs_value(table: RelevanceTable, n_features: int, max_tracks: int, seed: int) -> plt.Figure:
+    """Relevance against input value for the ``n_features`` of highest mean |R|, on at most ``max_tracks`` tracks."""
+    ranked = np.argsort(-table.per_jet_sum(np.abs(table.node)).mean(0), kind="stable")[:n_features]
+    tracks = np.arange(len(table.node))
+    if len(tracks) > max_tracks:
+        tracks = np.sort(np.random.default_rng(seed).choice(tracks, max_tracks, replace=False))
+    classes = np.array(table.classes)[table.label[table.jet_of_track[tracks]]]
+    columns = min(2, len(ranked))
+    rows = -(-len(ranked) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(5.0 * columns, 4.0 * rows), squeeze=False)
+    for axes, feature in zip(grid.flat, ranked):
+        frame = pd.DataFrame({"value": table.x[tracks, feature], "relevance": table.node[tracks, feature],
+                              "true class": classes})
+        sns.scatterplot(frame, x="value", y="relevance", hue="true class", hue_order=table.classes, s=6,
+                        alpha=0.5, linewidth=0, ax=axes)
+        axes.axhline(0.0, color="0.5", linewidth=0.6)
+        axes.set_xlabel(f"{table.features[feature]} (input value)")
+        axes.set_ylabel(f"relevance R of {table.features[feature]}")
+    for axes in grid.flat[len(ranked):]:
+        axes.set_visible(False)
+    figure.suptitle(f"Relevance vs value, {table.method}: top {len(ranked)} features by mean |R|, "
+                    f"{len(tracks)} tracks", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_jets(table: RelevanceTable, folder: str | Path, settings: PlotSettings) -> list[Path]:
+    """All figures of one run into ``folder``: ``hbb<k>_heatmap`` and ``hbb<k>_3d`` for the k-th most confident
+    Hbb jet, ``feature_ranking`` and ``relevance_vs_value``; nothing when ``settings.jets`` is 0."""
+    if settings.jets <= 0:
+        return []
+    folder = Path(folder)
+    written: list[Path] = []
+    for rank, jet in enumerate(most_confident(table, settings.jets), start=1):
+        stem = folder / f"{SIGNAL.lower()}{rank}"
+        written += save_figure(relevance_heatmap(table, jet, settings.coordinates["pt"]),
+                               stem.with_name(f"{stem.name}_heatmap"), settings.formats)
+        written += save_figure(jet_3d(table, jet, settings.coordinates, settings.edge_significance),
+                               stem.with_name(f"{stem.name}_3d"), settings.formats)
+    written += save_figure(feature_ranking(table), folder / "feature_ranking", settings.formats)
+    written += save_figure(relevance_vs_value(table, settings.top_features, settings.scatter_tracks, settings.seed),
+                           folder / "relevance_vs_value", settings.formats)
+    return written

@@ -1,0 +1,257 @@
+"""scripts/attribute.py end to end: the friend tree lines up with the input jets, tracks and edges; bad input
+ends in one line with nothing written."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+import uproot
+import yaml
+from torch_geometric.data import Data
+
+import hin_captum
+from hin_captum import cli
+from hin_captum.config import feature_names, label_branches, load_config
+from hin_captum.data import make_toy_jets
+from hin_captum.data.graphs import fully_connected_edge_index
+from hin_captum.models import InteractionNetwork, save_model
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "attribute.py"
+TREE = load_config("definitions")["tree"]
+MODEL = ROOT / "pretrained" / "hin_toy.pt"
+FEATURES = feature_names()
+BRANCHES = list(dict.fromkeys(FEATURES))
+LABELS = [name for names in label_branches().values() for name in names]
+# The documented branch names: a repeated feature's second column gets "_2" (track_pt_2, ...).
+BRANCH_NAMES = [name if name not in FEATURES[:k] else f"{name}_2" for k, name in enumerate(FEATURES)]
+UNLABELED, NON_FINITE = 2, 4  # jets of the toy file the reader must drop
+
+
+def write_toy(path, n_jets, seed, unlabeled=(), non_finite=()):
+    """Toy jets written as write_toy_root does, with the labels of ``unlabeled`` jets cleared and a NaN
+    track_dz in the last track of each ``non_finite`` jet."""
+    jets = make_toy_jets(n_jets, seed)
+    counts = ak.to_numpy(ak.num(jets["tracks"]))
+    dz = ak.to_numpy(ak.flatten(jets["tracks"]["track_dz"])).copy()
+    dz[np.cumsum(counts)[list(non_finite)] - 1] = np.nan
+    data = {"tracks": ak.with_field(jets["tracks"], ak.unflatten(dz, counts), "track_dz")}
+    for name in jets.fields[1:]:
+        column = ak.to_numpy(jets[name]).copy()
+        if name in LABELS:
+            column[list(unlabeled)] = 0
+        data[name] = column
+    with uproot.recreate(path) as file:
+        tree = file.mktree(TREE, {name: value.type if isinstance(value, ak.Array) else value.dtype
+                                  for name, value in data.items()},
+                           counter_name=lambda _: "n_tracks", field_name=lambda _, inner: inner)
+        tree.extend(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("attribute")
+    return (write_toy(folder / "a.root", 14, seed=31, unlabeled=[UNLABELED], non_finite=[NON_FINITE]),
+            write_toy(folder / "b.root", 6, seed=32))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return hin_captum.load_model(MODEL)
+
+
+def run_script(cwd, *arguments):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, arguments)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def read_inputs(paths, entry_stop=None):
+    """Per input entry, in file order: features [tracks, 48], and whether the jet is usable (labelled, finite)."""
+    entries = []
+    for path in paths:
+        with uproot.open(path) as file:
+            arrays = file[TREE].arrays([*BRANCHES, *LABELS], entry_stop=entry_stop)
+        for jet in arrays:
+            x = np.array([jet[name].to_list() for name in FEATURES], np.float32).T
+            labelled = sum(jet[name] for name in LABELS) > 0
+            entries.append((x, bool(labelled and np.isfinite(x).all())))
+    return entries
+
+
+def check_alignment(out, inputs, model, method, target, max_jets=None, **options):
+    """The friend tree of ``method`` against the input read independently, and the relevance of a few jets
+    against ``hin_captum.attribute`` on that input jet alone."""
+    with uproot.open(out / method / "relevance.root") as file:
+        friend = file["relevance"].arrays()
+    usable = [ok for _, ok in inputs]
+    n_rows = len(inputs) if max_jets is None else int(np.flatnonzero(usable)[max_jets - 1]) + 1
+    assert len(friend) == n_rows
+    assert friend["explained"].tolist() == usable[:n_rows]
+    n_tracks = [len(x) if ok else 0 for x, ok in inputs[:n_rows]]
+    assert friend["rel_n_tracks"].tolist() == n_tracks
+    assert ak.num(friend["rel_track_pt_2"]).tolist() == n_tracks
+    has_edges = "edge_src" in friend.fields
+    if has_edges:
+        assert friend["rel_n_edges"].tolist() == [n * (n - 1) for n in n_tracks]
+
+    for row in np.flatnonzero(usable[:n_rows])[[0, 1, 2, -1]]:  # includes jets right after the dropped ones
+        x = torch.from_numpy(inputs[row][0])
+        jet = Data(x=x, edge_index=fully_connected_edge_index(len(x)))
+        jet_target = int(model(x, jet.edge_index, torch.zeros(len(x), dtype=torch.long)).argmax()) \
+            if target == "predicted" else {"qcd": 0, "hbb": 1}[target]
+        reference = hin_captum.attribute(model, jet, method=method, target=jet_target, **options)
+        written = friend[row]
+        assert written["target"] == jet_target
+        node = np.stack([written[f"rel_{name}"].to_numpy() for name in BRANCH_NAMES], axis=1)
+        np.testing.assert_allclose(node, reference.node, rtol=2e-3, atol=1e-5)
+        np.testing.assert_allclose(written["output"], reference.output.item(), rtol=1e-4)
+        np.testing.assert_allclose(written["prob_Hbb"], reference.prediction[0, 1], rtol=1e-4, atol=1e-6)
+        assert has_edges == (reference.edge is not None)
+        if has_edges:
+            pairs = list(zip(written["edge_src"].tolist(), written["edge_dst"].tolist()))
+            expected = dict(zip(map(tuple, reference.edge_index.t().tolist()), reference.edge_score.tolist()))
+            assert sorted(pairs) == sorted(expected)
+            np.testing.assert_allclose(written["edge_score"].to_numpy(), [expected[p] for p in pairs],
+                                       rtol=2e-3, atol=1e-6)
+    return friend
+
+
+def test_lrp_writes_a_friend_tree_aligned_with_the_input_a_copy_and_plots(tmp_path, toy, model):
+    out = tmp_path / "out"
+    result = run_script(tmp_path, "--method", "lrp", "--data", toy[0], "--out", out, "--plot", 1, "--pdf")
+
+    assert result.returncode == 0, result.stderr
+    friend = check_alignment(out, read_inputs([toy[0]]), model, "lrp", "hbb")
+    assert "explained 12 jets, skipped 2 (1 unlabeled, 1 non-finite features)" in result.stdout
+    assert str(out / "lrp" / "relevance.root") in result.stdout and "jets/s" in result.stdout
+    copy = torch.load(out / "lrp" / "relevance.pt", weights_only=True)
+    assert copy["row"].tolist() == [row for row in range(14) if row not in (UNLABELED, NON_FINITE)]
+    np.testing.assert_array_equal(copy["output"].numpy(), friend["output"][copy["row"].numpy()])
+    names = {path.name for path in (out / "lrp").iterdir()}
+    plots = {f"{stem}.{kind}" for stem in ("hbb1_heatmap", "hbb1_3d", "feature_ranking", "relevance_vs_value")
+             for kind in ("png", "pdf")}
+    assert names == {"relevance.root", "relevance.pt"} | plots
+
+
+def test_gradient_methods_on_the_bundled_default_with_max_jets_and_predicted_target(tmp_path, model):
+    # No --data, --model or --out: the bundled toy jets and model, written to ./attribution.
+    result = run_script(tmp_path, "--method", "inputxgradient", "--plot", 0, "--max-jets", 5,
+                        "--target", "predicted", "--batch-size", 2)
+
+    assert result.returncode == 0, result.stderr
+    assert "kept 5 of 5 jets; 251 entries not read (--max-jets)" in result.stdout
+    out = tmp_path / "attribution"
+    inputs = read_inputs([ROOT / load_config("attribute")["data"][0]], entry_stop=5)
+    friend = check_alignment(out, inputs, model, "inputxgradient", "predicted", max_jets=5)
+    assert "edge_src" not in friend.fields
+    assert sorted(path.name for path in (out / "inputxgradient").iterdir()) == ["relevance.pt", "relevance.root"]
+
+
+def test_gnnexplainer_over_two_files_with_a_config(tmp_path, toy, model):
+    config = load_config("attribute")
+    config["methods"]["gnnexplainer"] = {"epochs": 3}
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    # One jet per batch: GNNExplainer draws its masks in sequence, so only then is each jet's mask its own.
+    result = run_script(tmp_path, "--config", tmp_path / "config.yml", "--method", "gnnexplainer", "--data", *toy,
+                        "--out", out, "--plot", 0, "--target", "qcd", "--batch-size", 1)
+
+    assert result.returncode == 0, result.stderr
+    friend = check_alignment(out, read_inputs(toy), model, "gnnexplainer", "qcd", epochs=3)
+    assert friend["file_index"].tolist() == [0] * 14 + [1] * 6
+    assert friend["entry"].tolist() == list(range(14)) + list(range(6))
+
+
+# --- bad input: one line on stderr, exit code 2, nothing written --------------------------------------------
+
+
+def test_a_missing_file_ends_the_process_with_one_line(tmp_path):
+    result = run_script(tmp_path, "--data", tmp_path / "absent.root", "--out", tmp_path / "out")
+
+    assert result.returncode == 2
+    assert result.stderr == f"error: no such file: {tmp_path / 'absent.root'}\n"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("attribute_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def attribute(script, monkeypatch, capsys, tmp_path):
+    """Run the script's main as ``cli.run`` does, in this process (imports once: fast)."""
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: True)
+
+    def call(*arguments):
+        monkeypatch.setattr(sys, "argv", ["attribute.py", "--out", str(tmp_path / "out"), *map(str, arguments)])
+        with pytest.raises(SystemExit) as exit:
+            cli.run(script.main)
+        return exit.value.code, capsys.readouterr()
+
+    return call
+
+
+def bad_inputs(tmp_path, toy):
+    """Each bad input: the arguments and a piece of the message."""
+    text = tmp_path / "text.root"
+    text.write_text("not a ROOT file\n")
+    missing_branch = tmp_path / "no_puppi.root"
+    with uproot.open(toy[1]) as file:
+        arrays = file[TREE].arrays()
+    data = {"tracks": ak.zip({name: arrays[name] for name in BRANCHES if name != "track_puppiw"}),
+            **{name: arrays[name].to_numpy() for name in [*LABELS, "fj_pt", "fj_sdmass"]}}
+    with uproot.recreate(missing_branch) as file:
+        file.mktree(TREE, {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()},
+                    counter_name=lambda _: "n_tracks", field_name=lambda _, inner: inner).extend(data)
+    unlabeled = write_toy(tmp_path / "unlabeled.root", 3, seed=1, unlabeled=[0, 1, 2])
+    not_finite = write_toy(tmp_path / "nan.root", 2, seed=1, non_finite=[0, 1])
+    wrong_keys = tmp_path / "wrong_keys.pt"
+    torch.save({"weight": torch.zeros(3)}, wrong_keys)
+    six_features = save_model(InteractionNetwork(n_features=6, hidden=8), tmp_path / "six.pt")
+    return {
+        "not ROOT": (["--data", text], f"{text} is not a ROOT file"),
+        "missing tree": (["--data", toy[1], "--tree", "events"], "no tree 'events'"),
+        "missing branch": (["--data", missing_branch], "lacks branches track_puppiw"),
+        "no usable jet (labels)": (["--data", unlabeled], "no usable jets in"),
+        "no usable jet (NaN)": (["--data", not_finite], "2 non-finite features"),
+        "checkpoint keys": (["--model", wrong_keys, "--data", toy[1]], "does not fit the interaction network"),
+        "checkpoint features": (["--model", six_features, "--data", toy[1]], "takes 6 features per track"),
+        "not a checkpoint": (["--model", text, "--data", toy[1]], "cannot be loaded as a weights-only"),
+        "cuda": (["--device", "cuda", "--data", toy[1]], "--device cuda"),
+        "unknown method": (["--method", "lrp,shap", "--data", toy[1]], "unknown method 'shap'"),
+        "LRP option": (["--method", "ig", "--epsilon", "0.1", "--data", toy[1]], "only apply to the LRP methods"),
+        "bad rule": (["--rules", "bn", "--data", toy[1]], "is not PATTERN=RULE"),
+        "unknown layer": (["--rules", "nothing*=pass", "--data", toy[1]], "match no layer"),
+    }
+
+
+CASES = ["not ROOT", "missing tree", "missing branch", "no usable jet (labels)", "no usable jet (NaN)",
+         "checkpoint keys", "checkpoint features", "not a checkpoint", "cuda", "unknown method", "LRP option",
+         "bad rule", "unknown layer"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_exit_2_and_leaves_no_output(case, attribute, tmp_path, toy):
+    if case == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    arguments, message = bad_inputs(tmp_path, toy)[case]
+
+    code, captured = attribute(*arguments)
+
+    assert code == 2
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert message in captured.err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+
+
+def test_the_bad_input_cases_are_all_tested(tmp_path, toy):
+    assert sorted(bad_inputs(tmp_path, toy)) == sorted(CASES)
