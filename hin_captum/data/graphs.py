@@ -56,3 +56,24 @@ def jet_graph(x: Tensor | np.ndarray, y: int, **extra: Any) -> JetGraph:
         y=torch.tensor([int(y)], dtype=torch.long),
         **extra,
     )
+
+
+def knn_edge_index(pos: Tensor, batch: Tensor | None = None, k: int = 8) -> Tensor:
+    """Edges from each node's ``k`` nearest neighbours in ``pos`` (same graph only) to the node, as ParticleNet.
+
+    Plain PyTorch (a dense distance matrix), so it runs without torch-cluster.
+    Nodes of graphs with at most ``k`` nodes get all other nodes of their graph.
+    """
+    if k < 1:
+        raise InputError(f"k must be at least 1, got {k}")
+    batch = torch.zeros(len(pos), dtype=torch.long, device=pos.device) if batch is None else batch
+    k = min(k, len(pos) - 1)
+    if k < 1:
+        return torch.empty((2, 0), dtype=torch.long, device=pos.device)
+    distance = torch.cdist(pos, pos)
+    distance[batch[:, None] != batch[None, :]] = float("inf")
+    distance.fill_diagonal_(float("inf"))
+    source = torch.topk(distance, k, dim=1, largest=False, sorted=True).indices.reshape(-1)
+    target = torch.arange(len(pos), device=pos.device).repeat_interleave(k)
+    keep = torch.isfinite(distance[target, source])
+    return torch.stack([source[keep], target[keep]])

@@ -10,6 +10,7 @@ from torch import nn
 from .canonization import find_affine_blocks
 from .composites import Composite, make_composite
 from .engine import LRPHooks
+from .guard import OperationGuard
 from .rules import DEFAULT_EPSILON, Rule
 
 
@@ -47,5 +48,6 @@ class LRP(InputXGradient):
         hooks: LRPHooks | None = None,
     ) -> TensorOrTupleOfTensorsGeneric:
         """Relevance of every input element. Pass an unentered ``hooks`` to read its output and flows afterwards."""
-        with hooks or self.hooks():
+        explained = inputs if isinstance(inputs, tuple) else (inputs,)
+        with hooks or self.hooks(), OperationGuard(self.forward_func, explained):
             return super().attribute(inputs, target=target, additional_forward_args=additional_forward_args)

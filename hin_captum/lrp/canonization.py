@@ -4,6 +4,11 @@ A ``Linear`` directly followed by a ``BatchNorm1d`` in an ``nn.Sequential`` is o
 affine map in eval mode (canonization, as Zennit's ``SequentialMergeBatchNorm``),
 so its rule acts at the BatchNorm output with the folded weights. Nothing is
 written into the model: folded parameters are computed on the fly.
+
+PyG convolutions hold their weights in Linear children, which are blocks like any
+other. Their propagation is linear in the features, so the gradient crosses it as
+LRP-0; a ``bias`` they add after aggregating (GCNConv) keeps its share of the
+relevance, as a bias does, and GIN's ``eps`` only scales the root features.
 """
 from __future__ import annotations
 
@@ -11,12 +16,16 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PyGLinear
 
 from ..errors import InputError
 
 LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, PyGLinear)
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d,)
+
+PROPAGATION_PARAMETERS = frozenset({"bias", "eps"})
+"""Own parameters a ``MessagePassing`` layer may hold and stay affine: a bias added after aggregation, GIN's eps."""
 
 # Activations with no sound LRP rule here: refused rather than explained wrongly.
 UNSUPPORTED_ACTIVATIONS: tuple[type[nn.Module], ...] = (
@@ -128,9 +137,20 @@ def _check_supported(module: nn.Module, name: str) -> None:
             f"{label} ({type(module).__name__}) has no LRP rule here; "
             "replace it by ReLU or explain the model with another method"
         )
-    own_parameters = list(module.parameters(recurse=False))
+    own_parameters = {name for name, _ in module.named_parameters(recurse=False)}
+    if isinstance(module, MessagePassing):
+        own_parameters -= PROPAGATION_PARAMETERS
     if own_parameters and not isinstance(module, LINEAR_TYPES + NORM_TYPES):
         raise UnsupportedModuleError(
-            f"{label} ({type(module).__name__}) has parameters but no LRP rule; "
-            "supported layers are Linear and BatchNorm1d"
+            f"{label} ({type(module).__name__}) has parameters ({', '.join(sorted(own_parameters))}) "
+            "but no LRP rule: supported layers are Linear, BatchNorm1d and message passing whose "
+            "weights sit in Linear layers (attention as in GATConv is not); use another method such as 'ig'"
         )
+
+
+def propagation_biases(model: nn.Module) -> list[tuple[str, MessagePassing]]:
+    """The message-passing layers of ``model`` that add a ``bias`` of their own after aggregating."""
+    return [
+        (name, module) for name, module in model.named_modules()
+        if isinstance(module, MessagePassing) and isinstance(getattr(module, "bias", None), nn.Parameter)
+    ]

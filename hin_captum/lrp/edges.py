@@ -1,4 +1,4 @@
-"""Edge relevance from the gathers by ``edge_index``.
+"""Edge relevance from the gathers by ``edge_index`` (:class:`GatherCapture`) or the messages (:class:`MessageRelevance`).
 
 Message passing reads node features per edge with ``x[edge_index[0]]``,
 ``x[edge_index[1]]`` or ``index_select``. Those gathers are parameter-free and
@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
+from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
+from torch_geometric.nn import MessagePassing
+
+from ..errors import InputError
 
 SOURCE, DESTINATION = 0, 1
 
@@ -93,3 +97,30 @@ class GatherCapture(TorchFunctionMode):
         for gather in done:
             halves[gather.side] = halves[gather.side] + per_edge(gather.relevance)
         return torch.cat([half.flatten(1) for half in halves], dim=1)
+
+
+class MessageRelevance:
+    """Relevance through every message of every ``MessagePassing`` layer, per edge of ``edge_index``.
+
+    PyG's explain hook multiplies each message by an edge mask (a fresh tensor of
+    ones here, so the forward value is unchanged); the gradient at the mask is then
+    the message times its (LRP-modified) gradient, summed over features and layers.
+    For messages made by gathering (``x_j``, or ``norm * x_j`` as in GCNConv) it
+    equals the relevance at the gather. Self-loops that a layer adds itself get no
+    mask entry, as in PyG: their relevance stays with the node.
+    """
+
+    def __init__(self, model: nn.Module, edge_index: Tensor, dtype: torch.dtype = torch.float32) -> None:
+        self.model = model
+        self.edge_index = edge_index
+        self.mask = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device, requires_grad=True)
+
+    def __enter__(self) -> "MessageRelevance":
+        if not any(isinstance(module, MessagePassing) for module in self.model.modules()):
+            raise InputError(f"{type(self.model).__name__} has no MessagePassing layer, so no edge relevance: "
+                             "explain it with edge_mask_type=None")
+        set_masks(self.model, self.mask, self.edge_index, apply_sigmoid=False)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        clear_masks(self.model)

@@ -16,7 +16,7 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
-from .canonization import AffineBlock
+from .canonization import AffineBlock, propagation_biases
 from .rules import Epsilon, Rule, safe_ratio, stabilize
 
 
@@ -96,6 +96,9 @@ class LRPHooks:
                 if not isinstance(rule, Epsilon) and block.first is not block.last:
                     self._handles.append(block.first.register_forward_pre_hook(partial(self._keep_input, block)))
                 self._handles.append(block.last.register_forward_hook(partial(self._apply_rule, block, rule)))
+            if self.track_conservation:
+                for name, layer in propagation_biases(self.model):
+                    self._handles.append(layer.register_forward_hook(partial(self._track_bias, name)))
             self._handles.append(self.model.register_forward_hook(self._keep_output))
         except BaseException:
             self.__exit__(None, None, None)
@@ -122,6 +125,14 @@ class LRPHooks:
     def _keep_output(self, module: nn.Module, args: tuple, output: Tensor) -> None:
         self.output = output.detach() if isinstance(output, Tensor) else output
 
+    def _track_bias(self, name: str, module: nn.Module, args: tuple, z: Tensor) -> None:
+        """Account for the share of relevance a message-passing layer's own bias keeps (LRP-0 across it)."""
+        if z.requires_grad:
+            flow = LayerFlow(f"{name}.bias", "bias")
+            self.flows.append(flow)
+            carried = (z - module.bias).detach()
+            z.register_hook(lambda grad: _track(flow, z.detach(), grad, carried, grad))
+
     def _apply_rule(self, block: AffineBlock, rule: Rule, module: nn.Module, args: tuple, z: Tensor):
         a = self._inputs.pop(block, None) if block.first is not block.last else args[0]
         if not z.requires_grad:
@@ -134,10 +145,9 @@ class LRPHooks:
             z.register_hook(partial(_epsilon_gradient, rule, z.detach(), bias, flow))
             return None
         modified, modified_bias = rule.modified_forward(block, a)
-        ratio = safe_ratio(z, stabilize(modified, rule.epsilon)).detach()
+        ratio = safe_ratio(z.detach(), stabilize(modified.detach(), rule.epsilon))
         out = z.detach() + (modified - modified.detach()) * ratio
         if flow is not None:
-            carried = (modified if modified_bias is None else modified - modified_bias).detach()
             carried = ratio * (modified if modified_bias is None else modified - modified_bias).detach()
             out.register_hook(lambda grad: _track(flow, z.detach(), grad, carried, grad))
         return out

@@ -10,6 +10,7 @@ from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.nn.aggr import Aggregation
+from torch_geometric.nn.dense.linear import Linear as PyGLinear
 
 from .base import AttributionMethod, register, single_graphs
 from .captum_attribution import recorded_output
@@ -18,7 +19,7 @@ from .explanation import Explanation, explanation_of
 
 @contextmanager
 def epsilon_rules_for_captum(model: nn.Module) -> Iterator[None]:
-    """Give ``BatchNorm1d`` and PyG aggregations Captum's ``EpsilonRule``, which Captum refuses to guess.
+    """Give ``BatchNorm1d``, PyG's ``Linear`` and PyG aggregations Captum's ``EpsilonRule``, which Captum refuses to guess.
 
     Captum leaves ``rule`` and ``activations`` attributes on modules (always after
     an error); every one it adds is removed here, so the model is as it was.
@@ -26,7 +27,7 @@ def epsilon_rules_for_captum(model: nn.Module) -> Iterator[None]:
     before = {module: set(vars(module)) for module in model.modules()}
     try:
         for module in model.modules():
-            if isinstance(module, (nn.BatchNorm1d, Aggregation)):
+            if isinstance(module, (nn.BatchNorm1d, PyGLinear, Aggregation)):
                 module.rule = EpsilonRule()
         yield
     finally:

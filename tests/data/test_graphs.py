@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch_geometric.data import Batch
 
-from hin_captum.data import fully_connected_edge_index, jet_graph
+from hin_captum.data import fully_connected_edge_index, jet_graph, knn_edge_index
 from hin_captum.errors import InputError
 
 
@@ -66,3 +66,24 @@ def test_batching_offsets_edges_but_not_bookkeeping_indices():
 def test_edge_order_matches_the_public_hin_lrp_jets(real_jets):
     for jet in real_jets:
         assert torch.equal(fully_connected_edge_index(jet.num_nodes), jet.edge_index)
+
+
+def test_knn_edges_link_each_node_to_its_nearest_neighbours_in_its_own_graph():
+    generator = torch.Generator().manual_seed(0)
+    pos = torch.rand(11, 2, generator=generator)
+    batch = torch.tensor([0] * 6 + [1] * 3 + [2] * 2)
+
+    edge_index = knn_edge_index(pos, batch, k=3)
+
+    expected = set()
+    for node in range(len(pos)):
+        others = [j for j in range(len(pos)) if batch[j] == batch[node] and j != node]
+        others.sort(key=lambda j: float((pos[j] - pos[node]).norm()))
+        expected |= {(j, node) for j in others[:3]}
+    assert set(map(tuple, edge_index.t().tolist())) == expected
+    assert edge_index.shape[1] == 6 * 3 + 3 * 2 + 2 * 1
+
+
+@pytest.mark.parametrize("n_nodes", [0, 1])
+def test_knn_edges_of_a_lone_node_are_empty(n_nodes):
+    assert knn_edge_index(torch.zeros(n_nodes, 2), k=4).shape == (2, 0)

@@ -8,6 +8,7 @@ from torch import nn
 import hin_captum
 from hin_captum.lrp import LRP, UnsupportedModuleError
 from tests.factories import jet_batch, random_hin
+from tests.pyg.models import graph_classifier, random_graphs
 
 
 def hooks_of(model: nn.Module) -> int:
@@ -139,3 +140,15 @@ def test_modules_without_a_rule_are_refused_by_name(layer, name):
     model = nn.Sequential(nn.Linear(4, 4), layer, nn.Linear(4, 2))
     with pytest.raises(UnsupportedModuleError, match=rf"^1 \({name}\)"):
         LRP(model).attribute(torch.randn(3, 4), target=0)
+
+
+def test_the_report_accounts_for_the_bias_a_gcn_adds_after_aggregating():
+    model, data = graph_classifier("gcn"), random_graphs()
+
+    report = hin_captum.attribute(model, data, target=2, conservation=True).conservation
+
+    assert {"convs.0.lin", "convs.1.lin"} <= {layer.name for layer in report.layers}  # PyG's Linear gets a rule
+    biases = [layer for layer in report.layers if layer.rule == "bias"]
+    assert [layer.name for layer in biases] == ["convs.0.bias", "convs.1.bias"]
+    assert all(abs(layer.absorbed) > 1e-4 for layer in biases)
+    assert abs(report.residual) < 1e-5 * (abs(report.absorbed) + float(report.output.abs().sum()))

@@ -1,0 +1,114 @@
+"""LRP as a PyG ``ExplainerAlgorithm``: node-feature and edge relevance from one backward pass.
+
+    explainer = Explainer(model, algorithm=LRPExplainer(), explanation_type="model",
+                          node_mask_type="attributes", edge_mask_type="object",
+                          model_config=dict(mode="multiclass_classification", task_level="graph",
+                                            return_type="raw"))
+    explanation = explainer(data.x, data.edge_index, batch=data.batch)
+
+The masks are signed relevance, not importances in [0, 1]: ``node_mask`` sums
+(over nodes and features) to the explained outputs, up to what biases and epsilon
+keep, and ``edge_mask`` is the relevance through each edge's messages.
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.explain import Explanation
+from torch_geometric.explain.algorithm import ExplainerAlgorithm
+from torch_geometric.explain.config import MaskType, ModelMode, ModelReturnType
+
+from ..errors import InputError
+from ..lrp import DEFAULT_EPSILON, LRPHooks, OperationGuard, Rule, find_affine_blocks, make_composite
+from ..lrp.composites import Composite
+from ..lrp.edges import MessageRelevance
+
+NODE_MASK_TYPES = (None, MaskType.attributes, MaskType.object, MaskType.common_attributes)
+EDGE_MASK_TYPES = (None, MaskType.object)
+
+
+class LRPExplainer(ExplainerAlgorithm):
+    """Layer-wise relevance propagation through the hooks of :mod:`hin_captum.lrp`.
+
+    Works for graph-, node- and edge-level tasks (``index`` picks the outputs to
+    explain) on models made of Linear/BatchNorm1d layers, ReLU, message passing whose
+    weights sit in Linear layers (GCNConv, GraphConv, GINConv, SAGEConv, EdgeConv,
+    the interaction network) and sum, mean or max aggregation and pooling. Anything
+    else (attention, sigmoid or tanh gates, a final softmax) is refused by name.
+    Options are those of :func:`hin_captum.attribute` for ``method="lrp"``.
+    """
+
+    def __init__(
+        self,
+        composite: str | Composite | None = None,
+        rules: Mapping[str, str | Rule] | None = None,
+        epsilon: float = DEFAULT_EPSILON,
+    ) -> None:
+        super().__init__()
+        self.composite = make_composite(composite, rules, epsilon)
+
+    def supports(self) -> bool:
+        config, model = self.explainer_config, self.model_config
+        if model.return_type != ModelReturnType.raw:
+            raise InputError(f"LRPExplainer explains raw outputs (logits), not return_type='{model.return_type.value}': "
+                             "drop the model's final (log_)softmax or sigmoid and use return_type='raw'")
+        if config.node_mask_type not in NODE_MASK_TYPES or config.edge_mask_type not in EDGE_MASK_TYPES:
+            raise InputError(f"LRPExplainer gives node masks of type {', '.join(t.value for t in NODE_MASK_TYPES[1:])} "
+                             f"and edge masks of type object, not node_mask_type={config.node_mask_type} "
+                             f"and edge_mask_type={config.edge_mask_type}")
+        return True
+
+    def forward(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        edge_index: Tensor,
+        *,
+        target: Tensor,
+        index: int | Tensor | None = None,
+        **kwargs: Any,
+    ) -> Explanation:
+        rules = self.composite.assign(find_affine_blocks(model))
+        x = x.detach().requires_grad_()
+        with ExitStack() as stack, torch.enable_grad():
+            stack.enter_context(LRPHooks(model, rules))
+            stack.enter_context(OperationGuard(model, [x]))
+            messages = None
+            if self.explainer_config.edge_mask_type is not None:
+                messages = stack.enter_context(MessageRelevance(model, edge_index, dtype=x.dtype))
+            score = self._explained_output(model(x, edge_index, **kwargs), target, index)
+        inputs = [x] if messages is None else [x, messages.mask]
+        gradients = torch.autograd.grad(score, inputs, allow_unused=True)
+        node = x.detach() * _or_zeros(gradients[0], x)
+        edge = None if messages is None else _or_zeros(gradients[1], messages.mask)
+        return Explanation(node_mask=self._node_mask(node), edge_mask=edge)
+
+    def _explained_output(self, output: Tensor, target: Tensor, index: int | Tensor | None) -> Tensor:
+        """The sum of the explained outputs: the target logit of every selected row (or the value, for regression)."""
+        if index is not None:
+            output, target = output[index], target[index]
+        mode = self.model_config.mode
+        if mode == ModelMode.multiclass_classification:
+            output = output.reshape(-1, output.size(-1))
+            return output.gather(1, target.reshape(-1, 1).long()).sum()
+        if mode == ModelMode.binary_classification:  # class 0 is explained by the negated logit
+            return (output.reshape(-1) * (2 * target.reshape(-1) - 1)).sum()
+        return output.sum()
+
+    def _node_mask(self, relevance: Tensor) -> Tensor | None:
+        kind = self.explainer_config.node_mask_type
+        if kind is None:
+            return None
+        if kind == MaskType.object:
+            return relevance.sum(1, keepdim=True)
+        if kind == MaskType.common_attributes:
+            return relevance.sum(0, keepdim=True)
+        return relevance
+
+
+def _or_zeros(gradient: Tensor | None, like: Tensor) -> Tensor:
+    """A gradient that autograd left out (the input does not reach the output) is zero."""
+    return torch.zeros_like(like) if gradient is None else gradient.detach()
