@@ -12,7 +12,16 @@ from tests.factories import randomize_norms
 FEATURES, HIDDEN, CLASSES = 5, 16, 3
 CONVOLUTIONS = ["gcn", "graph", "gin", "sage", "edge-max", "edge-mean"]
 POOLS = {"mean": pyg.global_mean_pool, "sum": pyg.global_add_pool, "max": pyg.global_max_pool}
-BASIC_MODELS = {"GCN": pyg.models.GCN, "GIN": pyg.models.GIN, "GraphSAGE": pyg.models.GraphSAGE}
+BASIC_MODELS = {
+    "GCN": (pyg.models.GCN, {}),
+    "GIN": (pyg.models.GIN, {}),
+    "GraphSAGE": (pyg.models.GraphSAGE, {}),
+    "EdgeCNN": (pyg.models.EdgeCNN, {}),
+    "GCN jk=cat": (pyg.models.GCN, {"jk": "cat"}),
+    "GIN norm=batch_norm": (pyg.models.GIN, {"norm": "batch_norm"}),
+    "GraphSAGE aggr=max": (pyg.models.GraphSAGE, {"aggr": "max"}),
+}
+"""PyG's basic models (``torch_geometric.nn.models``), some with options that change their layers."""
 
 
 def mlp(width_in: int, width_out: int, bias: bool) -> nn.Sequential:
@@ -71,9 +80,10 @@ def graph_classifier(kind: str, pool: str = "mean", bias: bool = True, seed: int
 
 
 def basic_model(name: str, bias: bool = True, seed: int = 0) -> nn.Module:
-    """PyG's ``GCN``, ``GIN`` or ``GraphSAGE``, two layers, one output per node and class."""
+    """One of :data:`BASIC_MODELS`, two layers, one output per node and class."""
     torch.manual_seed(seed)
-    return randomized(BASIC_MODELS[name](FEATURES, HIDDEN, num_layers=2, out_channels=CLASSES), seed, bias)
+    model, options = BASIC_MODELS[name]
+    return randomized(model(FEATURES, HIDDEN, num_layers=2, out_channels=CLASSES, **options), seed, bias)
 
 
 def random_graphs(sizes=(6, 9, 4), seed: int = 0, dtype=torch.float32) -> Batch:
