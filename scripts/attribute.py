@@ -21,7 +21,7 @@ from hin_captum.data import read_root
 from hin_captum.errors import InputError
 from hin_captum.lrp import COMPOSITES
 from hin_captum.methods import METHODS
-from hin_captum.output import explain_jets, input_entries, target_choices, target_class, write_relevance
+from hin_captum.output import explain_jets, target_choices, target_class, write_relevance
 from hin_captum.output.options import (
     check_model_inputs, method_options, parse_methods, parse_rules, torch_device,
 )
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data or [str(PROJECT / path) for path in config["data"]]
     jets = read_root(data, tree, max_jets=option(args.max_jets, "max_jets"))
     report = jets.report
-    entries = input_entries(report.files, tree)
+    entries = report.entries
     unread = sum(entries) - report.jets_read
     print(f"jets: {report.summary()}" + (f"; {unread} entries not read (--max-jets)" if unread else ""),
           flush=True)

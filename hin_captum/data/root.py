@@ -43,6 +43,8 @@ class ReadReport:
     jets_kept: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
+    entries: list[int] = field(default_factory=list)
+    """Entries of the tree in each of ``files``, read or not."""
 
     def summary(self) -> str:
         """One line, e.g. ``kept 950 of 1000 jets; dropped: 30 unlabeled, 20 fewer than 2 tracks``."""
@@ -159,13 +161,18 @@ class RootJetReader:
         self._branches = [
             *self._track_branches, *(name for names in self._labels.values() for name in names), *self._spectators
         ]
+        self._entries = []
         for path in self.files:  # fail on a bad file before reading any jet
             with self._open(path) as opened:
                 self._check_step_size(opened)
-        self.report = ReadReport(files=[str(path) for path in self.files])
+                self._entries.append(int(opened.num_entries))
+        self.report = self._new_report()
+
+    def _new_report(self) -> ReadReport:
+        return ReadReport(files=[str(path) for path in self.files], entries=list(self._entries))
 
     def __iter__(self) -> Iterator[JetGraph]:
-        self.report = ReadReport(files=[str(path) for path in self.files])
+        self.report = self._new_report()
         for file_index, path in enumerate(self.files):
             with self._open(path) as tree:
                 for chunk, where in tree.iterate(self._branches, step_size=self.step_size, report=True):

@@ -32,15 +32,6 @@ NOT_EXPLAINED = -1
 """Class-index branches (``target``, ``predicted``) of entries that were not explained."""
 
 
-def input_entries(files: Sequence[str | os.PathLike], tree: str) -> list[int]:
-    """Entries of ``tree`` in each input file."""
-    counts = []
-    for path in files:
-        with uproot.open(path) as file:
-            counts.append(int(file[tree].num_entries))
-    return counts
-
-
 def friend_rows(table: RelevanceTable, entries_per_file: Sequence[int], n_rows: int) -> np.ndarray:
     """The friend-tree entry of every jet of ``table``: its entry counted over the input files in order."""
     offsets = np.concatenate([[0], np.cumsum(entries_per_file)[:-1]]).astype(np.int64)

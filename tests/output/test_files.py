@@ -11,7 +11,7 @@ from hin_captum.config import CONFIG_DIR, feature_names, load_config, unique_nam
 from hin_captum.data import read_root, write_toy_root
 from hin_captum.errors import InputError
 from hin_captum.methods import METHODS
-from hin_captum.output import RelevanceTable, explain_jets, input_entries, write_relevance
+from hin_captum.output import RelevanceTable, explain_jets, write_relevance
 from hin_captum.output.files import friend_rows
 from tests.data.test_root import write_ntuple
 from tests.factories import random_hin
@@ -49,7 +49,7 @@ def explained(model, files, method="lrp", max_jets=None):
 
 def written_tree(tmp_path, model, files, **options):
     jets, table = explained(model, files, **options)
-    paths = write_relevance(tmp_path / "out", table, input_entries(jets.report.files, TREE), jets.report.jets_read,
+    paths = write_relevance(tmp_path / "out", table, jets.report.entries, jets.report.jets_read,
                             tree="relevance", basket_entries=4, metadata={"note": "test"})
     with uproot.open(paths[0]) as file:
         return file["relevance"].arrays(), paths, table
@@ -141,7 +141,7 @@ def test_a_failure_while_writing_leaves_neither_file(tmp_path, model, files, mon
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        write_relevance(tmp_path / "out", table, input_entries(jets.report.files, TREE), jets.report.jets_read,
+        write_relevance(tmp_path / "out", table, jets.report.entries, jets.report.jets_read,
                         tree="relevance", basket_entries=4, metadata={})
     assert list((tmp_path / "out").iterdir()) == []
 
