@@ -19,7 +19,7 @@ from hin_captum.cli import run
 from hin_captum.config import CONFIG_DIR, load_config
 from hin_captum.data import read_root
 from hin_captum.errors import InputError
-from hin_captum.lrp import COMPOSITES
+from hin_captum.lrp import COMPOSITES, REFERENCES, track_mean
 from hin_captum.methods import METHODS
 from hin_captum.output import explain_jets, target_choices, target_class, write_relevance
 from hin_captum.output.options import (
@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--composite", choices=sorted(COMPOSITES), help="LRP rule of the hidden layers")
     parser.add_argument("--rules", action="append", default=[], metavar="PATTERN=RULE[,...]",
                         help="LRP rule overrides by module name pattern, e.g. 'bn=pass,*global_mlp.0=gamma:0.5'")
+    parser.add_argument("--reference", choices=[*REFERENCES, "data"],
+                        help="point relevance is measured from: auto (the input BatchNorm's running mean: the "
+                             "average track the model was trained around), zero, or data (the mean track of the jets "
+                             f"read) (default: {defaults['reference'] or 'auto'})")
     parser.add_argument("--batch-size", type=int, help=f"jets per batch (default: {defaults['batch_size']})")
     parser.add_argument("--max-jets", type=int,
                         help=f"explain at most this many usable jets (default: {defaults['max_jets'] or 'all'})")
@@ -65,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         return value if value is not None else config[key]
 
     methods = parse_methods(option(args.method, "method"))
+    reference = option(args.reference, "reference")
     options = method_options(methods, config.get("methods") or {},
-                             dict(epsilon=args.epsilon, composite=args.composite, rules=parse_rules(args.rules)))
+                             dict(epsilon=args.epsilon, composite=args.composite, rules=parse_rules(args.rules)),
+                             reference=reference)
     target_name = option(args.target, "target")
     target = target_class(target_name)
     device = torch_device(option(args.device, "device"))
@@ -77,11 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     model_path = str(args.model or PROJECT / config["model"])
     model = hin_captum.load_model(model_path, map_location=device)
     check_model_inputs(model, model_path)
-    explainers = {name: METHODS[name](model, **options[name]) for name in methods}  # bad options fail here
-
     tree = args.tree or config["tree"] or load_config("definitions")["tree"]
     data = args.data or [str(PROJECT / path) for path in config["data"]]
     jets = read_root(data, tree, max_jets=option(args.max_jets, "max_jets"))
+    if reference == "data":
+        mean_track = track_mean(jets.jets)
+        for name in methods:
+            if options[name].get("reference") == "data":
+                options[name]["reference"] = mean_track
+    explainers = {name: METHODS[name](model, **options[name]) for name in methods}  # bad options fail here
     report = jets.report
     entries = report.entries
     unread = sum(entries) - report.jets_read
@@ -104,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         plots = plot_jets(table, folder, settings)
         print(f"{name}: explained {table.num_jets} jets in {seconds:.2f} s ({table.num_jets / seconds:.3g} jets/s); "
               f"wrote {', '.join(map(str, written))} and {len(plots)} plots in {folder}", flush=True)
+        if table.absorbed is not None:
+            print(f"{name}: biases and epsilon kept {100 * table.absorbed_fraction():.1f}% of the explained logits "
+                  "(sum |absorbed| / sum |logit| over the jets; per jet in rel_absorbed)", flush=True)
     skipped = ", ".join(f"{n} {reason}" for reason, n in report.dropped.most_common()) or "none"
     print(f"explained {len(jets)} jets, skipped {report.jets_read - report.jets_kept} ({skipped}); "
           f"{time.perf_counter() - started:.1f} s in all")

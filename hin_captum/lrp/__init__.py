@@ -1,14 +1,19 @@
-"""LRP by gradient modification: rules, composites, canonization, edge capture, and the Captum class."""
+"""LRP by gradient modification: rules, composites, canonization, reference points, the engine and the Captum class."""
 from .attribution import LRP
 from .canonization import AffineBlock, UnsupportedModuleError, find_affine_blocks
 from .composites import COMPOSITES, Composite, make_composite
+from .core import Affine
 from .edges import GatherCapture
-from .engine import ConservationReport, LayerFlow, LRPHooks
+from .engine import ConservationReport, LayerFlow, LRPEngine, Propagation
 from .guard import OperationGuard
-from .rules import DEFAULT_EPSILON, RULES, Epsilon, Gamma, Pass, Rule, ZPlus, parse_rule
+from .reference import REFERENCES, Reference, resolve_reference, track_mean
+from .rules import (
+    DEFAULT_EPSILON, RULES, AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, WSquare, ZBox, ZPlus, parse_rule,
+)
 
 __all__ = [
-    "AffineBlock", "COMPOSITES", "Composite", "ConservationReport", "DEFAULT_EPSILON", "Epsilon",
-    "GatherCapture", "Gamma", "LRP", "LRPHooks", "LayerFlow", "OperationGuard", "Pass", "RULES", "Rule",
-    "UnsupportedModuleError", "ZPlus", "find_affine_blocks", "make_composite", "parse_rule",
+    "Affine", "AffineBlock", "AlphaBeta", "COMPOSITES", "Composite", "ConservationReport", "DEFAULT_EPSILON",
+    "Epsilon", "Flat", "GatherCapture", "Gamma", "LRP", "LRPEngine", "LayerFlow", "OperationGuard", "Pass",
+    "Propagation", "REFERENCES", "RULES", "Reference", "Rule", "UnsupportedModuleError", "WSquare", "ZBox", "ZPlus",
+    "find_affine_blocks", "make_composite", "parse_rule", "resolve_reference", "track_mean",
 ]

@@ -1,26 +1,30 @@
 """LRP as a Captum attribution method."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Mapping
 
+from captum._utils.common import (
+    _format_output, _format_tensor_into_tuples, _is_tuple, _run_forward, _select_targets,
+)
 from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
-from captum.attr import InputXGradient
-from torch import nn
+from captum.attr import GradientAttribution
+from torch import Tensor, nn
 
-from .canonization import find_affine_blocks
 from .composites import Composite, make_composite
-from .engine import LRPHooks
-from .guard import OperationGuard
+from .engine import LRPEngine, Propagation
+from .reference import Reference
 from .rules import DEFAULT_EPSILON, Rule
 
 
-class LRP(InputXGradient):
-    """Layer-wise relevance propagation: Captum's input x gradient, run with LRP gradients.
+class LRP(GradientAttribution):
+    """Layer-wise relevance propagation as a Captum attribution: one forward and one backward pass per call.
 
-    One forward and one backward pass per call, for a whole batch. ``model``
-    must be an ``nn.Module`` (its Linear and BatchNorm1d layers get the rules).
-    Graph models take ``additional_forward_args=(edge_index, batch)``; ``target``
-    is one class for all graphs or a tensor with one class per graph.
+    ``model`` must be an ``nn.Module`` (its Linear and BatchNorm1d layers get the
+    rules). Graph models take ``additional_forward_args=(edge_index, batch)``;
+    ``target`` is one class for all graphs or a tensor with one class per graph.
+    Relevance is measured from ``reference`` (see :mod:`hin_captum.lrp.reference`).
     """
 
     def __init__(
@@ -29,25 +33,50 @@ class LRP(InputXGradient):
         composite: str | Composite | None = None,
         rules: Mapping[str, str | Rule] | None = None,
         epsilon: float = DEFAULT_EPSILON,
+        reference: Reference = "auto",
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError("LRP needs an nn.Module: its layers carry the rules")
         super().__init__(model)
-        self.rules = make_composite(composite, rules, epsilon).assign(find_affine_blocks(model))
-        """The rule of every affine block, fixed when the attribution is made."""
+        self.engine = LRPEngine(model, make_composite(composite, rules, epsilon))
+        self.reference = reference
 
-    def hooks(self, track_conservation: bool = False) -> LRPHooks:
-        """A fresh hook context with this attribution's rules."""
-        return LRPHooks(self.forward_func, self.rules, track_conservation)
+    @property
+    def rules(self) -> dict:
+        """The rule of every affine block, fixed when the attribution is made."""
+        return self.engine.rules
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return True
 
     def attribute(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
         target: TargetType = None,
         additional_forward_args: object = None,
-        hooks: LRPHooks | None = None,
+        reference: Reference | Sequence[Reference] | None = None,
     ) -> TensorOrTupleOfTensorsGeneric:
-        """Relevance of every input element. Pass an unentered ``hooks`` to read its output and flows afterwards."""
-        explained = inputs if isinstance(inputs, tuple) else (inputs,)
-        with hooks or self.hooks(), OperationGuard(self.forward_func, explained):
-            return super().attribute(inputs, target=target, additional_forward_args=additional_forward_args)
+        """Relevance of every input element for ``target``, measured from ``reference`` (the attribution's own if None)."""
+        is_tuple = _is_tuple(inputs)
+        result = self.propagate(_format_tensor_into_tuples(inputs), target, additional_forward_args, reference)
+        return _format_output(is_tuple, result.relevance)
+
+    def propagate(
+        self,
+        inputs: tuple[Tensor, ...],
+        target: TargetType = None,
+        additional_forward_args: object = None,
+        reference: Reference | Sequence[Reference] | None = None,
+        modes: Sequence[AbstractContextManager] = (),
+        track_conservation: bool = False,
+    ) -> Propagation:
+        """The whole result of one pass: relevance, the model's output, references and (optionally) layer flows."""
+        return self.engine.propagate(
+            inputs,
+            run=lambda xs: _run_forward(self.forward_func, xs, None, additional_forward_args),
+            select=lambda output: _select_targets(output, target).sum(),
+            reference=self.reference if reference is None else reference,
+            modes=modes,
+            track_conservation=track_conservation,
+        )

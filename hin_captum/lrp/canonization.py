@@ -63,6 +63,11 @@ class AffineBlock:
         return self.norm if self.norm is not None else self.linear
 
     @property
+    def input_norm(self) -> nn.BatchNorm1d | None:
+        """The BatchNorm that normalises the block's input, for a BatchNorm on its own (its statistics describe the input)."""
+        return self.norm if self.linear is None else None
+
+    @property
     def out_features(self) -> int:
         return self.norm.num_features if self.norm is not None else self.linear.weight.shape[0]
 

@@ -1,9 +1,9 @@
 """Composites: which rule each affine block gets (as Zennit's composites).
 
 A composite maps blocks to rules by name pattern (``fnmatch`` on the qualified
-module names of the block) and by position: the *output* block is the last
-affine block in registration order, which for feed-forward heads is the layer
-that produces the logits.
+module names of the block) and by position: the *input* block is the first
+affine block in registration order (the one that reads the explained input in
+the HIN, MLPs and PyG's models), the *output* block the last (the logits).
 """
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from typing import Callable, Mapping
 
 from ..errors import InputError
 from .canonization import AffineBlock
-from .rules import DEFAULT_EPSILON, Epsilon, Gamma, Rule, ZPlus, parse_rule
+from .rules import DEFAULT_EPSILON, AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, ZPlus, parse_rule
 
 
 @dataclass(frozen=True)
 class Composite:
-    """Rules by block: explicit name patterns first, then the output block's rule, then the hidden rule."""
+    """Rules by block: explicit name patterns first, then the input and output blocks' rules, then the hidden rule."""
 
     hidden: Rule = field(default_factory=Epsilon)
     output: Rule | None = None
+    input: Rule | None = None
     by_name: Mapping[str, Rule] = field(default_factory=dict)
 
     def assign(self, blocks: list[AffineBlock]) -> dict[AffineBlock, Rule]:
@@ -35,22 +36,37 @@ class Composite:
                     rule = candidate
                     unused.discard(pattern)
                     break
-            if rule is None:
-                is_output = position == len(blocks) - 1
-                rule = self.output if is_output and self.output is not None else self.hidden
-            assigned[block] = rule
+            if rule is None and position == len(blocks) - 1:
+                rule = self.output
+            if rule is None and position == 0:
+                rule = self.input
+            assigned[block] = rule if rule is not None else self.hidden
         if unused:
             known = ", ".join(name for block in blocks for name in block.names)
             raise InputError(f"LRP rule patterns {sorted(unused)} match no layer; layers are: {known}")
         return assigned
 
 
+def _layered(hidden: Callable[[float], Rule], input: Callable[[float], Rule] = Epsilon):
+    """A composite maker: ``hidden`` in hidden blocks, epsilon at the output and ``input`` (epsilon) at the input."""
+    def make(epsilon: float) -> Composite:
+        return Composite(hidden=hidden(epsilon), output=Epsilon(epsilon), input=input(epsilon))
+    return make
+
+
 COMPOSITES: dict[str, Callable[[float], Composite]] = {
     "epsilon": lambda epsilon: Composite(hidden=Epsilon(epsilon)),
-    "gamma": lambda epsilon: Composite(hidden=Gamma(epsilon=epsilon), output=Epsilon(epsilon)),
-    "zplus": lambda epsilon: Composite(hidden=ZPlus(epsilon=epsilon), output=Epsilon(epsilon)),
+    "gamma": _layered(lambda e: Gamma(e)),
+    "zplus": _layered(lambda e: ZPlus(e)),
+    "alpha2beta1": _layered(lambda e: AlphaBeta(e)),
+    "epsilon-flat": _layered(lambda e: Epsilon(e), lambda e: Flat(e)),
+    "epsilon-w2": _layered(lambda e: Epsilon(e), lambda e: WSquare(e)),
+    "epsilon-zbox": _layered(lambda e: Epsilon(e), lambda e: ZBox(e)),
+    "gamma-zbox": _layered(lambda e: Gamma(e), lambda e: ZBox(e)),
 }
-"""Named composites: epsilon everywhere, or gamma / z+ on hidden blocks with epsilon on the output block."""
+"""Named composites, each with the given epsilon in every rule: epsilon everywhere; gamma, z+ or alpha2-beta1 in
+hidden blocks; flat, w^2 or z^B at the input block. The input block gets epsilon unless named: it sees the
+departure from the reference, and z+ or alpha-beta there would drop every feature below its reference value."""
 
 
 def make_composite(
@@ -69,4 +85,5 @@ def make_composite(
     if not rules:
         return base
     overrides = {pattern: parse_rule(spec, epsilon) for pattern, spec in rules.items()}
-    return Composite(hidden=base.hidden, output=base.output, by_name={**base.by_name, **overrides})
+    return Composite(hidden=base.hidden, output=base.output, input=base.input,
+                     by_name={**base.by_name, **overrides})

@@ -114,6 +114,17 @@ class OperationGuard(TorchFunctionMode):
         return isinstance(divisor, Tensor) and self._watched(divisor)
 
 
+def watch_like(target: Tensor, source: Tensor) -> None:
+    """Let ``target`` be watched by whatever guard watches ``source``.
+
+    For tensors made where no torch function is seen: the output of a custom
+    autograd function (the LRP engine's rule steps).
+    """
+    guard = getattr(source, WATCHED, None)
+    if guard is not None and target.requires_grad:
+        setattr(target, WATCHED, guard)
+
+
 def _tensors(values: Iterable[object]) -> Iterator[Tensor]:
     """The tensors among ``values`` and inside lists and tuples among them (``torch.cat``'s input, ``max``'s output).
 

@@ -3,7 +3,7 @@
 Each module registers one method (or one family, such as the LRP composites).
 """
 from . import captum_lrp, gnnexplainer, gradients, integrated_gradients, lrp, random_baseline  # noqa: F401
-from .base import METHODS, AttributionMethod, attribute, eval_mode, register
+from .base import METHODS, AttributionMethod, attribute, eval_mode, register, takes_option
 from .explanation import Explanation
 
-__all__ = ["METHODS", "AttributionMethod", "Explanation", "attribute", "eval_mode", "register"]
+__all__ = ["METHODS", "AttributionMethod", "Explanation", "attribute", "eval_mode", "register", "takes_option"]

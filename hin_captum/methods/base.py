@@ -1,8 +1,8 @@
 """The interface every attribution method implements, and the registry behind ``attribute()``."""
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from ..errors import InputError
+from ..models.modes import eval_mode
 from .explanation import Explanation, as_batch
 
 METHODS: dict[str, type["AttributionMethod"]] = {}
@@ -21,19 +22,6 @@ def register(cls: type["AttributionMethod"]) -> type["AttributionMethod"]:
     return cls
 
 
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` in eval mode inside the block; every submodule's own mode is restored afterwards."""
-    training = [module for module in model.modules() if module.training]
-    for module in training:
-        module.training = False
-    try:
-        yield model
-    finally:
-        for module in training:
-            module.training = True
-
-
 class AttributionMethod(ABC):
     """Explains a graph classifier ``model(x, edge_index, batch) -> [G, C]`` for a batch of graphs.
 
@@ -42,7 +30,8 @@ class AttributionMethod(ABC):
 
     name: str = ""
     conserves: bool = False
-    """Whether the relevance is meant to sum to the explained logit (LRP), so conservation error applies."""
+    """Whether the relevance is meant to add up: to the explained logit less what biases keep (LRP), or to the
+    logit's change from the reference (IG), so the conservation scores apply."""
     one_graph_at_a_time: bool = False
     """Whether the method loops over the graphs of a batch (its cost grows with the jets, not the batches)."""
 
@@ -94,6 +83,11 @@ def per_graph_target(target: int | Tensor, num_graphs: int, device: torch.device
     if isinstance(target, Tensor) and target.dim() <= 1 and target.numel() in (1, num_graphs):
         return target.to(device=device, dtype=torch.long).reshape(-1).expand(num_graphs).clone()
     raise InputError(f"target must be an int or a tensor of {num_graphs} class indices, got {target!r}")
+
+
+def takes_option(method: str, option: str) -> bool:
+    """Whether the registered method ``method`` takes ``option`` (a keyword of its constructor)."""
+    return option in inspect.signature(METHODS[method].__init__).parameters
 
 
 def attribute(

@@ -38,6 +38,11 @@ class CaptumMethod(AttributionMethod):
         return self.captum_class(self.model)
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
+        node, output = self._attribute(data, target)
+        return explanation_of(self.name, data, target, output, node)
+
+    def _attribute(self, data: Batch, target: Tensor) -> tuple[Tensor, Tensor]:
+        """The Captum attribution of the node features, and the model's output on the way."""
         with recorded_output(self.model) as outputs:
             node = self.make_attribution().attribute(
                 data.x.detach().clone().requires_grad_(),
@@ -45,4 +50,4 @@ class CaptumMethod(AttributionMethod):
                 additional_forward_args=(data.edge_index, data.batch),
                 **self.attribute_options,
             )
-        return explanation_of(self.name, data, target, outputs[0], node)
+        return node, outputs[0]

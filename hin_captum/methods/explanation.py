@@ -33,6 +33,10 @@ class Explanation:
     edge_score: Tensor | None = None
     """``[E]`` the HIN-LRP paper's S_edge: ``|edge_e|`` over the sum of ``|edge|`` in its graph."""
     conservation: ConservationReport | None = None
+    reference: Tensor | None = None
+    """The reference point the relevance is measured from (``[F]`` or ``[N, F]``), for methods that have one."""
+    absorbed: Tensor | None = None
+    """``[G]`` for LRP: the part of each explained output that biases and epsilon kept (output minus summed relevance)."""
 
     @property
     def num_graphs(self) -> int:
@@ -51,6 +55,7 @@ def explanation_of(
     node: Tensor,
     edge: Tensor | None = None,
     conservation: ConservationReport | None = None,
+    reference: Tensor | None = None,
 ) -> Explanation:
     """An :class:`Explanation` from a method's relevance and the model's logits ``[G, C]`` on ``data``."""
     logits = logits.detach()
@@ -65,6 +70,7 @@ def explanation_of(
         edge=None if edge is None else edge.detach(),
         edge_score=None if edge is None else edge_scores(edge.detach(), data.edge_index, data.batch, data.num_graphs),
         conservation=conservation,
+        reference=reference,
     )
 
 

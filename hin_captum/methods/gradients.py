@@ -1,10 +1,14 @@
-"""Plain gradient baselines from Captum: saliency and input x gradient."""
+"""Plain gradient baselines from Captum: saliency and input x gradient (from a reference point)."""
 from __future__ import annotations
 
-from captum.attr import InputXGradient, Saliency
+from captum.attr import Saliency
+from torch import Tensor, nn
+from torch_geometric.data import Batch
 
+from ..lrp.reference import Reference, resolve_reference
 from .base import register
 from .captum_attribution import CaptumMethod
+from .explanation import Explanation, explanation_of
 
 
 @register
@@ -17,7 +21,22 @@ class SaliencyMethod(CaptumMethod):
 
 @register
 class InputXGradientMethod(CaptumMethod):
-    """Captum ``InputXGradient``: ``x * d logit / d x``, LRP-0 for ReLU networks without biases."""
+    """``(x - x0) * d logit / d x``: the gradient (Captum ``Saliency``, signed) times the departure from the reference.
+
+    With ``reference="zero"`` this is Captum's ``InputXGradient``. For a ReLU network
+    it equals LRP with epsilon 0 everywhere, measured from the same reference.
+    """
 
     name = "inputxgradient"
-    captum_class = InputXGradient
+    conserves = True
+    captum_class = Saliency
+    attribute_options = {"abs": False}
+
+    def __init__(self, model: nn.Module, reference: Reference = "auto") -> None:
+        super().__init__(model)
+        self.reference = reference
+
+    def _explain(self, data: Batch, target: Tensor) -> Explanation:
+        reference = resolve_reference(self.reference, self.model, data)
+        gradient, output = self._attribute(data, target)
+        return explanation_of(self.name, data, target, output, (data.x - reference) * gradient, reference=reference)

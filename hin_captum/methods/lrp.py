@@ -1,4 +1,4 @@
-"""LRP through the hooks of :mod:`hin_captum.lrp`: node and edge relevance from one backward pass."""
+"""LRP through :mod:`hin_captum.lrp`: node and edge relevance from one backward pass, measured from a reference."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -6,7 +6,7 @@ from typing import Mapping
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from ..lrp import DEFAULT_EPSILON, LRP, ConservationReport, GatherCapture, Rule
+from ..lrp import DEFAULT_EPSILON, ConservationReport, GatherCapture, LRPEngine, Reference, Rule, make_composite
 from ..lrp.composites import Composite
 from .base import AttributionMethod, register
 from .explanation import Explanation, explanation_of
@@ -14,7 +14,11 @@ from .explanation import Explanation, explanation_of
 
 @register
 class LRPMethod(AttributionMethod):
-    """LRP with a composite of rules (epsilon by default); ``conservation=True`` adds the layer report."""
+    """LRP with a composite of rules; ``conservation=True`` adds the layer-by-layer report.
+
+    Relevance is measured from ``reference`` (default: the input BatchNorm's running
+    mean); what biases and epsilon keep is in ``Explanation.absorbed`` per jet.
+    """
 
     name = "lrp"
     conserves = True
@@ -26,38 +30,44 @@ class LRPMethod(AttributionMethod):
         composite: str | Composite | None = None,
         rules: Mapping[str, str | Rule] | None = None,
         epsilon: float = DEFAULT_EPSILON,
+        reference: Reference = "auto",
         conservation: bool = False,
     ) -> None:
         super().__init__(model)
-        self.lrp = LRP(model, composite=composite or self.default_composite, rules=rules, epsilon=epsilon)
+        self.engine = LRPEngine(model, make_composite(composite or self.default_composite, rules, epsilon))
+        self.reference = reference
         self.conservation = conservation
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        hooks = self.lrp.hooks(track_conservation=self.conservation)
-        x = data.x.detach().requires_grad_()
-        with GatherCapture(data.edge_index) as capture:
-            node = self.lrp.attribute(
-                x, target=target, additional_forward_args=(data.edge_index, data.batch), hooks=hooks
-            ).detach()
-        explanation = explanation_of(self.name, data, target, hooks.output, node, capture.edge_relevance())
+        capture = GatherCapture(data.edge_index)
+        result = self.engine.propagate(
+            (data.x,),
+            run=lambda xs: self.model(xs[0], data.edge_index, data.batch),
+            select=lambda output: output.gather(1, target[:, None]).sum(),
+            reference=self.reference,
+            modes=(capture,),
+            track_conservation=self.conservation,
+        )
+        explanation = explanation_of(self.name, data, target, result.output, result.relevance[0],
+                                     capture.edge_relevance(), reference=result.references[0])
+        explanation.absorbed = explanation.output - explanation.node_relevance_per_graph()
         if self.conservation:
             explanation.conservation = ConservationReport(
-                output=explanation.output, input=explanation.node_relevance_per_graph(), layers=list(hooks.flows)
+                output=explanation.output, input=explanation.node_relevance_per_graph(), layers=result.flows
             )
         return explanation
 
 
-@register
-class LRPGammaMethod(LRPMethod):
-    """LRP with the ``gamma`` composite: gamma-rule in hidden layers, epsilon at the output."""
+def _register_composites() -> None:
+    """``lrp-<name>`` for every named composite, so the registry, the scripts and the comparison can name them."""
+    from ..lrp import COMPOSITES
 
-    name = "lrp-gamma"
-    default_composite = "gamma"
+    for composite in COMPOSITES:
+        register(type(f"LRPMethod_{composite.replace('-', '_')}", (LRPMethod,), {
+            "name": f"lrp-{composite}",
+            "default_composite": composite,
+            "__doc__": f"LRP with the ``{composite}`` composite (see :data:`hin_captum.lrp.COMPOSITES`).",
+        }))
 
 
-@register
-class LRPZPlusMethod(LRPMethod):
-    """LRP with the ``zplus`` composite: z+ in hidden layers, epsilon at the output."""
-
-    name = "lrp-zplus"
-    default_composite = "zplus"
+_register_composites()

@@ -1,8 +1,11 @@
-"""Deletion and insertion curves, and PyG's fidelity at a fixed sparsity.
+"""Deletion and insertion curves at the reference point, their AOPC, and PyG's fidelity at a fixed sparsity.
 
-Both rank, per graph, the node features (or whole tracks) by relevance, most
-relevant first, and set the chosen ones to zero (deletion) or keep only them
-(insertion). All fractions run as stacked copies of the batch in one pass.
+Both curves rank, per graph, the node features (or whole tracks) by signed
+relevance, most relevant first. Deletion sets the chosen ones to their reference
+value ``x0`` (the same point the methods measure relevance from, so a removed
+feature takes the value an explanation calls neutral); insertion starts from the
+reference jet and puts the chosen ones back. All fractions run as stacked copies
+of the batch in one pass.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from torch_geometric.explain.algorithm import DummyExplainer
 from torch_geometric.explain.metric import fidelity
 
 from ..errors import InputError
+from ..lrp.reference import Reference, resolve_reference
 from ..methods.explanation import Explanation
 from ..models.stacked import StackedCopies
 
@@ -67,18 +71,36 @@ class FaithfulnessCurve:
         widths = np.diff(self.fractions)
         return ((values[:, 1:] + values[:, :-1]) / 2 * widths).sum(1)
 
+    def aopc(self) -> np.ndarray:
+        """Area over the perturbation curve per graph: the mean change of the target logit, higher is better.
+
+        ``AOPC = 1/(f_K - f_0) * integral over the fraction f of s * (logit(f) - logit(f_0))`` with
+        ``s = -1`` for deletion (the mean drop as the most relevant features are removed,
+        Samek et al. 2017) and ``s = +1`` for insertion (the mean rise as they are put back
+        into the reference jet), by trapezoids over the fractions.
+        """
+        change = self.logit - self.logit[:, :1]
+        sign = -1.0 if self.mode == "deletion" else 1.0
+        widths = np.diff(self.fractions)
+        area = ((change[:, 1:] + change[:, :-1]) / 2 * widths).sum(1)
+        return sign * area / (self.fractions[-1] - self.fractions[0])
+
 
 def faithfulness_curve(
     model: nn.Module, data: Batch, explanation: Explanation, fractions: np.ndarray,
-    mode: str = "deletion", unit: str = "feature",
+    mode: str = "deletion", unit: str = "feature", reference: Reference = "auto",
 ) -> FaithfulnessCurve:
-    """Zero the most relevant inputs first (deletion) or keep only them (insertion) and follow the target."""
+    """Set the most relevant inputs to the reference first (deletion), or put them into the reference jet
+    first (insertion), and follow the target logit and probability."""
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     fractions = np.asarray(fractions, dtype=float)
+    if len(fractions) < 2 or fractions[0] != 0.0 or np.any(np.diff(fractions) <= 0):
+        raise InputError(f"fractions must rise from 0, got {fractions.tolist()}")
+    x0 = resolve_reference(reference, model, data).expand_as(data.x)
     masks = torch.stack([top_fraction_mask(explanation, float(f), unit) for f in fractions])
     keep = ~masks if mode == "deletion" else masks
-    x = (data.x[None] * keep).reshape(-1, data.x.shape[1])
+    x = torch.where(keep, data.x[None], x0[None]).reshape(-1, data.x.shape[1])
     with torch.no_grad():
         logits = StackedCopies(model, data.edge_index, data.batch, data.num_graphs)(x)
     logits = logits.reshape(len(fractions), data.num_graphs, -1)
@@ -93,7 +115,8 @@ def fidelity_at_sparsity(model: nn.Module, data: Batch, explanation: Explanation
 
     fidelity+: how often the prediction changes when the explanation is removed
     (high is good); fidelity-: how often it changes when only the explanation is
-    kept (low is good).
+    kept (low is good). PyG masks by multiplying, so removed features become zero,
+    not the reference.
     """
     explainer = Explainer(
         model, algorithm=DummyExplainer(), explanation_type="model", node_mask_type="attributes",

@@ -68,6 +68,7 @@ def friend_arrays(
         "output": per_jet(table.output, 0.0, np.float32),
         **{f"prob_{name}": per_jet(table.prediction[:, k], 0.0, np.float32) for k, name in enumerate(table.classes)},
         "rel_total": per_jet(table.per_jet_sum(node.sum(1)), 0.0, np.float32),
+        **({} if table.absorbed is None else {"rel_absorbed": per_jet(table.absorbed, 0.0, np.float32)}),
         "tracks": jagged(
             {**{TRACK_PREFIX + name: node[:, k] for k, name in enumerate(table.features)},
              f"{TRACK_PREFIX}sum": node.sum(1)},
@@ -126,6 +127,7 @@ def torch_copy(table: RelevanceTable, rows: np.ndarray, metadata: Mapping[str, A
         "output": tensor(table.output),
         "prediction": tensor(table.prediction),
         **{name: tensor(values) for name, values in table.spectators.items()},
+        **({} if table.absorbed is None else {"absorbed": tensor(table.absorbed)}),
     }
     if table.has_edges:
         copy.update(

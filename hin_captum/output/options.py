@@ -9,7 +9,8 @@ from torch import nn
 
 from ..config import feature_names
 from ..errors import InputError
-from ..methods import METHODS
+from ..lrp.reference import Reference
+from ..methods import METHODS, takes_option
 
 LRP_FAMILY = "lrp"
 """Methods whose registry name starts with this take the LRP options (epsilon, composite, rules)."""
@@ -38,20 +39,29 @@ def parse_rules(items: Sequence[str]) -> dict[str, str]:
 
 
 def method_options(
-    methods: Sequence[str], configured: Mapping[str, Mapping[str, Any]], lrp: Mapping[str, Any]
+    methods: Sequence[str], configured: Mapping[str, Mapping[str, Any]], lrp: Mapping[str, Any],
+    reference: Reference | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Options of each method: its ``configured`` ones, plus the ``lrp`` options for the LRP family.
+    """Options of each method: its ``configured`` ones, the ``lrp`` options for the LRP family, and the
+    ``reference`` for every method that measures from one.
 
-    LRP options given for a run without any LRP method are refused rather than ignored.
+    Options given for a run without any method that takes them are refused rather than ignored.
     """
     lrp = {key: value for key, value in lrp.items() if value is not None and value != {}}
     if lrp and not any(name.startswith(LRP_FAMILY) for name in methods):
         family = ", ".join(sorted(name for name in METHODS if name.startswith(LRP_FAMILY)))
         raise InputError(f"{', '.join(sorted(lrp))} only apply to the LRP methods ({family}), "
                          f"not to {', '.join(methods)}")
-    return {
-        name: {**configured.get(name, {}), **(lrp if name.startswith(LRP_FAMILY) else {})} for name in methods
-    }
+    measured = [name for name in methods if takes_option(name, "reference")]
+    if reference is not None and not measured:
+        takers = ", ".join(sorted(name for name in METHODS if takes_option(name, "reference")))
+        raise InputError(f"--reference only applies to methods that measure from a reference point ({takers}), "
+                         f"not to {', '.join(methods)}")
+    options = {name: {**configured.get(name, {}), **(lrp if name.startswith(LRP_FAMILY) else {})} for name in methods}
+    for name in measured:
+        if reference is not None:
+            options[name]["reference"] = reference
+    return options
 
 
 def torch_device(name: str) -> torch.device:

@@ -65,6 +65,8 @@ class RelevanceTable:
     """``[G]`` entry of the jet in its input file."""
     spectators: dict[str, np.ndarray]
     edges_per_jet: np.ndarray
+    absorbed: np.ndarray | None = None
+    """``[G]`` for LRP: the part of the explained logit that biases and epsilon kept (logit minus summed relevance)."""
     edge_src: np.ndarray | None = None
     edge_dst: np.ndarray | None = None
     edge_relevance: np.ndarray | None = None
@@ -89,6 +91,13 @@ class RelevanceTable:
         totals = np.add.reduceat(np.asarray(per_track, dtype=np.float64), np.minimum(starts, len(per_track) - 1))
         totals[self.tracks_per_jet == 0] = 0.0  # reduceat gives the next jet's first track for an empty jet
         return totals
+
+    def absorbed_fraction(self) -> float:
+        """``sum |absorbed| / sum |logit|`` over the jets: how much of the explained logits the relevance leaves out."""
+        if self.absorbed is None:
+            return float("nan")
+        total = np.abs(self.output.astype(np.float64)).sum()
+        return float(np.abs(self.absorbed.astype(np.float64)).sum() / total) if total > 0 else float("nan")
 
     def track_slice(self, jet: int) -> slice:
         """Rows of ``x`` and ``node`` that belong to ``jet``."""
@@ -132,6 +141,7 @@ class RelevanceTable:
             entry=numpy(batch.entry),
             spectators={name: numpy(batch[name]) for name in spectator_names()},
             edges_per_jet=torch.bincount(edge_graph, minlength=batch.num_graphs).numpy(),
+            absorbed=None if explanation.absorbed is None else numpy(explanation.absorbed).astype(np.float32),
             edge_src=local[0] if edges else None,
             edge_dst=local[1] if edges else None,
             edge_relevance=numpy(explanation.edge.flatten(1).sum(1)).astype(np.float32) if edges else None,

@@ -12,7 +12,6 @@ keep, and ``edge_mask`` is the relevance through each edge's messages.
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import Any, Mapping
 
 import torch
@@ -22,9 +21,10 @@ from torch_geometric.explain.algorithm import ExplainerAlgorithm
 from torch_geometric.explain.config import MaskType, ModelMode, ModelReturnType
 
 from ..errors import InputError
-from ..lrp import DEFAULT_EPSILON, LRPHooks, OperationGuard, Rule, find_affine_blocks, make_composite
+from ..lrp import DEFAULT_EPSILON, LRPEngine, Reference, Rule, make_composite
 from ..lrp.composites import Composite
 from ..lrp.edges import MessageRelevance
+from ..lrp.reference import structure
 
 NODE_MASK_TYPES = (None, MaskType.attributes, MaskType.object, MaskType.common_attributes)
 EDGE_MASK_TYPES = (None, MaskType.object)
@@ -38,7 +38,8 @@ class LRPExplainer(ExplainerAlgorithm):
     weights sit in Linear layers (GCNConv, GraphConv, GINConv, SAGEConv, EdgeConv,
     the interaction network) and sum, mean or max aggregation and pooling. Anything
     else (attention, sigmoid or tanh gates, a final softmax) is refused by name.
-    Options are those of :func:`hin_captum.attribute` for ``method="lrp"``.
+    Options are those of :func:`hin_captum.attribute` for ``method="lrp"``, the
+    reference point included.
     """
 
     def __init__(
@@ -46,9 +47,18 @@ class LRPExplainer(ExplainerAlgorithm):
         composite: str | Composite | None = None,
         rules: Mapping[str, str | Rule] | None = None,
         epsilon: float = DEFAULT_EPSILON,
+        reference: Reference = "auto",
     ) -> None:
         super().__init__()
         self.composite = make_composite(composite, rules, epsilon)
+        self.reference = reference
+        self._engine: tuple[nn.Module, tuple, LRPEngine] | None = None
+
+    def engine(self, model: nn.Module) -> LRPEngine:
+        """The LRP engine of ``model``, made again only when another model (or a changed one) comes."""
+        if self._engine is None or self._engine[0] is not model or self._engine[1] != structure(model):
+            self._engine = (model, structure(model), LRPEngine(model, self.composite))
+        return self._engine[2]
 
     def supports(self) -> bool:
         config, model = self.explainer_config, self.model_config
@@ -71,19 +81,19 @@ class LRPExplainer(ExplainerAlgorithm):
         index: int | Tensor | None = None,
         **kwargs: Any,
     ) -> Explanation:
-        rules = self.composite.assign(find_affine_blocks(model))
-        x = x.detach().requires_grad_()
-        with ExitStack() as stack, torch.enable_grad():
-            stack.enter_context(LRPHooks(model, rules))
-            stack.enter_context(OperationGuard(model, [x]))
-            messages = None
-            if self.explainer_config.edge_mask_type is not None:
-                messages = stack.enter_context(MessageRelevance(model, edge_index, dtype=x.dtype))
-            score = self._explained_output(model(x, edge_index, **kwargs), target, index)
-        inputs = [x] if messages is None else [x, messages.mask]
-        gradients = torch.autograd.grad(score, inputs, allow_unused=True)
-        node = x.detach() * _or_zeros(gradients[0], x)
-        edge = None if messages is None else _or_zeros(gradients[1], messages.mask)
+        messages = None
+        if self.explainer_config.edge_mask_type is not None:
+            messages = MessageRelevance(model, edge_index, dtype=x.dtype)
+        result = self.engine(model).propagate(
+            (x,),
+            run=lambda xs: model(xs[0], edge_index, **kwargs),
+            select=lambda output: self._explained_output(output, target, index),
+            reference=self.reference,
+            leaves=() if messages is None else (messages.mask,),
+            modes=() if messages is None else (messages,),
+        )
+        node = result.relevance[0]
+        edge = None if messages is None else result.leaf_gradients[0]
         return Explanation(node_mask=self._node_mask(node), edge_mask=edge)
 
     def _explained_output(self, output: Tensor, target: Tensor, index: int | Tensor | None) -> Tensor:
@@ -108,7 +118,3 @@ class LRPExplainer(ExplainerAlgorithm):
             return relevance.sum(0, keepdim=True)
         return relevance
 
-
-def _or_zeros(gradient: Tensor | None, like: Tensor) -> Tensor:
-    """A gradient that autograd left out (the input does not reach the output) is zero."""
-    return torch.zeros_like(like) if gradient is None else gradient.detach()

@@ -30,25 +30,54 @@ def folded(linear: torch.nn.Linear | None, norm: torch.nn.BatchNorm1d | None):
     return scale[:, None] * weight, scale * bias + shift
 
 
-def affine_relevance(a, weight, bias, relevance, rule="epsilon", epsilon=1e-9, gamma=0.25):
-    """Relevance at the input ``a [B, I]`` of ``z = W a + b`` given relevance ``[B, J]`` at ``z``."""
+def stab(value: np.ndarray, epsilon: float) -> np.ndarray:
+    return value + epsilon * sign0(value)
+
+
+def share(relevance: np.ndarray, denominator: np.ndarray, epsilon: float) -> np.ndarray:
+    """``relevance / stab(denominator)``, 0 where that is 0."""
+    stabilized = stab(denominator, epsilon)
+    return np.divide(relevance, stabilized, out=np.zeros_like(relevance), where=stabilized != 0)
+
+
+def affine_relevance(a, weight, bias, relevance, rule="epsilon", epsilon=1e-9, gamma=0.25, alpha=2.0, beta=1.0,
+                     bias_in=True, low=None, high=None):
+    """Relevance at the input ``a [B, I]`` of ``z = W a + b`` given relevance ``[B, J]`` at ``z``.
+
+    Every rule is written with its contribution matrix ``c[b, j, i] = a_i w_ji`` (or the rule's
+    modified one) and ``R_i = sum_j c_ji / stab(d_j) R_j``, as in the LRP papers.
+    """
+    c = a[:, None, :] * weight[None]
+    b = bias if bias_in else np.zeros_like(bias)
+    redistribute = lambda contributions, per_output: np.einsum("bji,bj->bi", contributions, per_output)
     if rule == "epsilon":
-        contributions = a[:, None, :] * weight[None]
-        bias_part = bias
-    elif rule == "gamma":
-        contributions = a[:, None, :] * (weight + gamma * np.clip(weight, 0, None))[None]
-        bias_part = bias + gamma * np.clip(bias, 0, None)
-    elif rule == "zplus":
-        contributions = np.clip(a[:, None, :] * weight[None], 0, None)
-        bias_part = 0.0
-    elif rule == "pass":
-        denominator = a + epsilon * sign0(a)
-        return a / denominator * relevance
-    else:
-        raise ValueError(rule)
-    z = contributions.sum(-1) + bias_part
-    denominator = z + epsilon * sign0(z)
-    return np.einsum("bji,bj->bi", contributions, relevance / denominator)
+        return redistribute(c, share(relevance, c.sum(-1) + b, epsilon))
+    if rule == "gamma":  # generalized: contributions of the output's sign enhanced
+        z = c.sum(-1) + bias
+        up, down = c + gamma * np.clip(c, 0, None), c + gamma * np.clip(c, None, 0)
+        d_up = up.sum(-1) + b + gamma * np.clip(b, 0, None)
+        d_down = down.sum(-1) + b + gamma * np.clip(b, None, 0)
+        return (redistribute(up, np.where(z > 0, share(relevance, d_up, epsilon), 0.0))
+                + redistribute(down, np.where(z < 0, share(relevance, d_down, epsilon), 0.0)))
+    if rule == "zplus":
+        positive = np.clip(c, 0, None)
+        return redistribute(positive, share(relevance, positive.sum(-1), epsilon))
+    if rule == "alphabeta":
+        positive, negative = np.clip(c, 0, None), np.clip(c, None, 0)
+        return (alpha * redistribute(positive, share(relevance, positive.sum(-1) + np.clip(b, 0, None), epsilon))
+                - beta * redistribute(negative, share(relevance, negative.sum(-1) + np.clip(b, None, 0), epsilon)))
+    if rule == "pass":
+        return share(a * relevance, a, epsilon)
+    if rule == "flat":  # every connected input (nonzero weight) an equal share
+        connected = np.broadcast_to((weight != 0).astype(float)[None], c.shape)
+        return redistribute(connected, share(relevance, connected.sum(-1), epsilon))
+    if rule == "w2":
+        square = np.broadcast_to((weight**2)[None], c.shape)
+        return redistribute(square, share(relevance, square.sum(-1), epsilon))
+    if rule == "zbox":
+        box = c - (low[None, None, :] * np.clip(weight, 0, None)[None]) - (high[None, None, :] * np.clip(weight, None, 0)[None])
+        return redistribute(box, share(relevance, box.sum(-1), epsilon))
+    raise ValueError(rule)
 
 
 def linear_relevance(values, matrix, relevance):
@@ -58,8 +87,12 @@ def linear_relevance(values, matrix, relevance):
     return values * (matrix.T @ ratio)
 
 
-def hin_relevance(model, x, edge_index, batch, target, epsilon=1e-9):
-    """Node ``[N, F]`` and edge ``[E, 2F]`` relevance of the interaction network, layer by layer."""
+def hin_relevance(model, x, edge_index, batch, target, epsilon=1e-9, reference=None):
+    """Node ``[N, F]`` and edge ``[E, 2F]`` relevance of the interaction network, layer by layer.
+
+    Input relevance is measured from ``reference`` (``[F]``, default zero): the input
+    BatchNorm is the affine map ``x - reference -> W (x - reference) + (b + W reference)``.
+    """
     net = model.interactionnetwork
     x, row, col, batch = numpy(x), edge_index[0].numpy(), edge_index[1].numpy(), batch.numpy()
     n_nodes, n_edges, n_graphs = x.shape[0], row.shape[0], batch.max() + 1
@@ -113,5 +146,6 @@ def hin_relevance(model, x, edge_index, batch, target, epsilon=1e-9):
     r_xb = r_node_in[:, :n_features].copy()
     np.add.at(r_xb, row, source)
     np.add.at(r_xb, col, destination)
-    r_x = affine_relevance(x, w_bn, b_bn, r_xb, epsilon=epsilon)
+    x0 = np.zeros(x.shape[1]) if reference is None else numpy(torch.as_tensor(reference))
+    r_x = affine_relevance(x - x0, w_bn, b_bn + w_bn @ x0, r_xb, epsilon=epsilon)
     return r_x, np.concatenate([source, destination], 1), logits

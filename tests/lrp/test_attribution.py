@@ -31,7 +31,8 @@ def test_captum_infidelity_and_sensitivity_run_on_graphs_through_the_dense_view(
     x, edges, num_nodes = to_dense(data)
     torch.testing.assert_close(dense_model(x, edges, num_nodes), model(data.x, data.edge_index, data.batch))
 
-    lrp = hin_captum.LRP(dense_model)
+    # The dense model's BatchNorm reads a reshaped copy of x, so "auto" cannot see it: name the reference.
+    lrp = hin_captum.LRP(dense_model, reference=model.bn.running_mean)
     relevance = lrp.attribute(x, target=1, additional_forward_args=(edges, num_nodes))
     sparse = hin_captum.LRP(model).attribute(data.x, target=1, additional_forward_args=(data.edge_index, data.batch))
     mask = torch.arange(x.shape[1]) < num_nodes[:, None]

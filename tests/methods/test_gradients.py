@@ -23,7 +23,11 @@ def test_saliency_and_input_x_gradient_match_per_graph_gradients():
     grad = gradient_per_graph(model, data, target=1)
 
     torch.testing.assert_close(hin_captum.attribute(model, data, method="saliency").node, grad.abs())
-    torch.testing.assert_close(hin_captum.attribute(model, data, method="inputxgradient").node, data.x * grad)
+    torch.testing.assert_close(hin_captum.attribute(model, data, method="inputxgradient", reference="zero").node,
+                               data.x * grad)
+    from_mean = hin_captum.attribute(model, data, method="inputxgradient").node  # the input BatchNorm's mean
+    torch.testing.assert_close(from_mean, (data.x - model.bn.running_mean) * grad)
+    assert model.bn.running_mean.abs().min() > 0.01
 
 
 @pytest.mark.parametrize("steps_per_pass", [1, 3, 7])
@@ -36,17 +40,18 @@ def test_integrated_gradients_equal_a_riemann_sum_taken_graph_by_graph(steps_per
     expected = sum(
         gradient_per_graph(model, data, 0, lambda g, a=a: baseline + a * (g.x - baseline)) for a in alphas
     ) * (data.x - baseline) / n_steps
-    explanation = hin_captum.attribute(model, data, method="ig", target=0, n_steps=n_steps, baseline=baseline,
+    explanation = hin_captum.attribute(model, data, method="ig", target=0, n_steps=n_steps, reference=baseline,
                                        integration="riemann_middle", steps_per_pass=steps_per_pass)
 
     torch.testing.assert_close(explanation.node, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_integrated_gradients_are_complete():
+def test_integrated_gradients_are_complete_from_the_input_batchnorm_mean():
     model = random_hin(seed=3, n_features=6, hidden=16)
     data = jet_batch([4, 5, 3], n_features=6, seed=3)
     explanation = hin_captum.attribute(model, data, method="ig", n_steps=200)
     with torch.no_grad():
-        at_baseline = model(torch.zeros_like(data.x), data.edge_index, data.batch)[:, 1]
+        average_tracks = model.bn.running_mean.expand_as(data.x)
+        at_baseline = model(average_tracks, data.edge_index, data.batch)[:, 1]
     torch.testing.assert_close(explanation.node_relevance_per_graph(), explanation.output - at_baseline,
                                rtol=1e-3, atol=1e-4)

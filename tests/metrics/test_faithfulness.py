@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import hin_captum
+from hin_captum.errors import InputError
 from hin_captum.metrics import faithfulness_curve, fidelity_at_sparsity, top_fraction_mask
 from tests.factories import jet_batch, random_hin
 
@@ -30,24 +31,40 @@ def test_top_fraction_mask_picks_the_most_relevant_features_of_each_graph(fracti
     assert np.array_equal(top_fraction_mask(explanation, fraction).numpy(), expected)
 
 
-def test_deletion_and_insertion_curves_follow_the_model_on_masked_inputs():
+@pytest.mark.parametrize("reference", ["auto", "zero"])
+def test_deletion_and_insertion_curves_move_features_to_the_reference(reference):
     model = random_hin(seed=2, n_features=5, hidden=8)
     data = jet_batch([4, 3], n_features=5, seed=2)
     explanation = hin_captum.attribute(model, data, target=torch.tensor([1, 0]))
     fractions = np.array([0.0, 0.3, 1.0])
+    x0 = model.bn.running_mean if reference == "auto" else torch.zeros(5)
 
-    deletion = faithfulness_curve(model, data, explanation, fractions, "deletion")
-    insertion = faithfulness_curve(model, data, explanation, fractions, "insertion")
+    deletion = faithfulness_curve(model, data, explanation, fractions, "deletion", reference=reference)
+    insertion = faithfulness_curve(model, data, explanation, fractions, "insertion", reference=reference)
 
     for column, fraction in enumerate(fractions):
         mask = torch.from_numpy(top_by_hand(explanation.node.numpy(), data.batch.numpy(), fraction))
-        for curve, x in ((deletion, data.x * ~mask), (insertion, data.x * mask)):
+        for curve, x in ((deletion, torch.where(mask, x0, data.x)), (insertion, torch.where(mask, data.x, x0))):
             logits = model(x, data.edge_index, data.batch).detach()
             expected = logits[torch.arange(2), explanation.target]
             np.testing.assert_allclose(curve.logit[:, column], expected.numpy(), rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(curve.probability[:, column],
                                        logits.softmax(1)[torch.arange(2), explanation.target].numpy(), rtol=1e-5)
     assert deletion.area().shape == (2,)
+
+
+def test_aopc_is_the_mean_drop_of_the_logit_for_deletion_and_the_mean_rise_for_insertion():
+    model = random_hin(seed=5, n_features=5, hidden=8)
+    data = jet_batch([4, 6], n_features=5, seed=5)
+    explanation = hin_captum.attribute(model, data)
+    fractions = np.linspace(0, 1, 6)  # equal steps: the trapezoid mean is the mean of the step midpoints
+
+    for mode, sign in (("deletion", -1), ("insertion", 1)):
+        curve = faithfulness_curve(model, data, explanation, fractions, mode)
+        change = sign * (curve.logit - curve.logit[:, :1])
+        np.testing.assert_allclose(curve.aopc(), ((change[:, 1:] + change[:, :-1]) / 2).mean(1), rtol=1e-6)
+    with pytest.raises(InputError, match="fractions must rise from 0"):
+        faithfulness_curve(model, data, explanation, np.array([0.1, 0.5]))
 
 
 def test_track_deletion_removes_whole_tracks():

@@ -1,0 +1,125 @@
+"""The reference point ``x0`` that input relevance is measured from.
+
+Relevance of a raw input feature says how much its departure from ``x0`` moved
+the explained output: LRP gives ``(x - x0) * gradient``, Integrated Gradients
+integrates from ``x0``, and the deletion metrics set removed features to ``x0``.
+By default (``"auto"``) ``x0`` is the running mean of the BatchNorm that reads the
+input (the average track the model was trained around); a model without one is
+measured from zero. ``"zero"``, a number, a tensor (``[F]`` or the input's shape)
+or :func:`track_mean` of some jets may be given instead.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Union
+from weakref import WeakKeyDictionary
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from ..errors import InputError
+
+Reference = Union[str, float, Tensor]
+"""``"auto"``, ``"zero"``, a number, or a tensor broadcastable to the input."""
+REFERENCES = ("auto", "zero")
+"""The references that have a name."""
+
+_INPUT_NORMS: "WeakKeyDictionary[nn.Module, tuple[tuple, tuple[str | None, ...]]]" = WeakKeyDictionary()
+
+
+def structure(model: nn.Module) -> tuple:
+    """The names and types of ``model``'s modules: what caches keyed on a model check before they are reused."""
+    return tuple((name, type(module)) for name, module in model.named_modules())
+
+
+def input_norms(model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]) -> list[
+        nn.BatchNorm1d | None]:
+    """For every input, the ``BatchNorm1d`` that reads that very tensor, found by one forward pass without gradients.
+
+    ``run(inputs)`` calls the model. The answer is cached per model (and found again
+    if the model's modules change), so the pass is made once.
+    """
+    key = structure(model)
+    cached = _INPUT_NORMS.get(model)
+    if cached is None or cached[0] != key or len(cached[1]) != len(inputs):
+        modules = dict(model.named_modules())
+        found: list[str | None] = [None] * len(inputs)
+
+        def record(name: str, module: nn.Module, args: tuple) -> None:
+            for index, tensor in enumerate(inputs):
+                if args and args[0] is tensor and found[index] is None:
+                    found[index] = name
+
+        handles = [module.register_forward_pre_hook(lambda m, args, name=name: record(name, m, args))
+                   for name, module in modules.items() if isinstance(module, nn.BatchNorm1d)]
+        try:
+            with torch.no_grad():
+                run(tuple(inputs))
+        finally:
+            for handle in handles:
+                handle.remove()
+        cached = (key, tuple(found))
+        _INPUT_NORMS[model] = cached
+    modules = dict(model.named_modules())
+    return [None if name is None else modules[name] for name in cached[1]]
+
+
+def resolve_references(
+    spec: Reference | Sequence[Reference],
+    model: nn.Module,
+    inputs: Sequence[Tensor],
+    run: Callable[[tuple[Tensor, ...]], object],
+) -> tuple[Tensor, ...]:
+    """The reference point of every input, broadcastable to it, from a spec (or one spec per input)."""
+    specs = list(spec) if isinstance(spec, (list, tuple)) else [spec] * len(inputs)
+    if len(specs) != len(inputs):
+        raise InputError(f"give one reference for all inputs or one per input ({len(inputs)}), got {len(specs)}")
+    norms = input_norms(model, inputs, run) if any(_is_auto(item) for item in specs) else [None] * len(inputs)
+    return tuple(_reference(item, x, norm) for item, x, norm in zip(specs, inputs, norms))
+
+
+def resolve_reference(spec: Reference, model: nn.Module, data: Data) -> Tensor:
+    """The reference point of the node features of a graph model ``model(x, edge_index, batch)``."""
+    batch = getattr(data, "batch", None)
+    (reference,) = resolve_references(spec, model, [data.x], lambda xs: model(xs[0], data.edge_index, batch))
+    return reference
+
+
+def _is_auto(spec: object) -> bool:
+    return isinstance(spec, str) and spec.strip().lower() == "auto"
+
+
+def _reference(spec: Reference, x: Tensor, norm: nn.BatchNorm1d | None) -> Tensor:
+    if isinstance(spec, Tensor):
+        reference = spec.detach().to(device=x.device, dtype=x.dtype)
+        try:
+            torch.broadcast_shapes(reference.shape, x.shape)
+        except RuntimeError:
+            raise InputError(f"a reference of shape {tuple(reference.shape)} does not fit inputs of shape "
+                             f"{tuple(x.shape)}: give one value per feature ({x.shape[-1]}) or per input element") \
+                from None
+        return reference
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return torch.full(x.shape[-1:], float(spec), dtype=x.dtype, device=x.device)
+    name = spec.strip().lower() if isinstance(spec, str) else None
+    if name == "zero":
+        return x.new_zeros(x.shape[-1:])
+    if name == "auto":
+        if norm is None or norm.running_mean is None:
+            return x.new_zeros(x.shape[-1:])
+        return norm.running_mean.detach().to(device=x.device, dtype=x.dtype)
+    raise InputError(f"unknown reference {spec!r}: use {', '.join(REFERENCES)}, a number or a tensor "
+                     "(for example hin_captum.lrp.track_mean(jets))")
+
+
+def track_mean(jets: Sequence[Data] | Data) -> Tensor:
+    """The mean of every feature over all tracks of ``jets``: a reference computed from data."""
+    graphs = [jets] if isinstance(jets, Data) else list(jets)
+    if not graphs:
+        raise InputError("track_mean needs at least one jet")
+    total = sum(graph.x.double().sum(0) for graph in graphs)
+    count = sum(graph.x.shape[0] for graph in graphs)
+    if count == 0:
+        raise InputError("track_mean needs at least one track")
+    return (total / count).to(graphs[0].x.dtype)
