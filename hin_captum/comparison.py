@@ -31,7 +31,7 @@ from .metrics import (
 REFERENCE_METHOD = "lrp"
 """Agreement is reported as the rank correlation with this method."""
 CONSERVATION = ("sum R vs logit (corr)", "|sum R - logit| / |logit|", "|sum R - Δlogit| / |Δlogit|",
-                "max |sum R| / (|logit| + 1)")
+                "max |sum R| / (|logit| + 1)", "|R| at the reference")
 """Columns for methods whose relevance adds up (NaN for the others)."""
 FAITHFULNESS = (  # column, mode, unit
     ("deletion AOPC (features)", "deletion", "feature"),
@@ -153,8 +153,8 @@ def compare(
         seconds = time.perf_counter() - start
         row = {"ms per jet": 1e3 * seconds / len(jets)}
         curves = _faithfulness(model, batches, explanations, settings, row)
-        row.update(_conservation(explanations, reference_outputs) if method.conserves
-                   else dict.fromkeys(CONSERVATION, float("nan")))
+        row.update(_conservation(method, batches[0], explanations, reference_outputs, settings.reference, target)
+                   if method.conserves else dict.fromkeys(CONSERVATION, float("nan")))
         importance = np.concatenate([feature_importance(e) for e in explanations])
         if ground_truth is not None:
             row.update(_ground_truth(explanations, importance, ground_truth))
@@ -191,14 +191,29 @@ def _faithfulness(model: nn.Module, batches: list[Batch], explanations: list[Exp
     return {mode: np.concatenate(values).mean(0) for mode, values in curves.items()}
 
 
-def _conservation(explanations: list[Explanation], reference_outputs: list[torch.Tensor]) -> dict[str, float]:
+def _conservation(method: AttributionMethod, batch: Batch, explanations: list[Explanation],
+                  reference_outputs: list[torch.Tensor], reference: str, target: int) -> dict[str, float]:
+    """How relevance adds up (to the logit, to its change from the reference jet), how far it can run away, and
+    how much of it a feature at its reference value gets (every seventh feature of the first batch set there)."""
     totals = torch.cat([e.node_relevance_per_graph() for e in explanations]).double().cpu().numpy()
     outputs = torch.cat([e.output for e in explanations]).double().cpu().numpy()
     corr = float(np.corrcoef(totals, outputs)[0, 1]) if np.ptp(totals) > 0 and np.ptp(outputs) > 0 else float("nan")
     to_logit = np.concatenate([conservation_error(e) for e in explanations])
     to_change = np.concatenate([conservation_error(e, f0) for e, f0 in zip(explanations, reference_outputs)])
-    values = (corr, float(np.median(to_logit)), float(np.median(to_change)), max(stability(e) for e in explanations))
+    values = (corr, float(np.median(to_logit)), float(np.median(to_change)), max(stability(e) for e in explanations),
+              _relevance_at_reference(method, batch, reference, target))
     return dict(zip(CONSERVATION, values))
+
+
+def _relevance_at_reference(method: AttributionMethod, batch: Batch, reference: str, target: int) -> float:
+    """``max |R|`` of features set to their reference value, as a share of the largest ``|R|`` of the jets."""
+    x0 = resolve_reference(getattr(method, "reference", reference), method.model, batch).expand_as(batch.x)
+    at_reference = torch.zeros_like(batch.x, dtype=torch.bool)
+    at_reference[:, ::7] = True
+    moved = batch.clone()
+    moved.x = torch.where(at_reference, x0, batch.x)
+    node = method.explain(moved, target).node.abs()
+    return float(node[at_reference].max() / node.max().clamp_min(1e-30))
 
 
 def _ground_truth(explanations: list[Explanation], importance: np.ndarray, truth: GroundTruth) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""One loader for the YAML files under ``configs/``."""
+"""One loader for the YAML files under ``hin_captum/configs/``, and the bundled files of the package."""
 from __future__ import annotations
 
 from collections import Counter
@@ -11,11 +11,19 @@ import yaml
 
 from .errors import InputError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_DIR = PACKAGE_DIR / "configs"
+
+
+def bundled(path: str | Path) -> Path:
+    """A path of the configs, resolved: a file shipped with the package (``pretrained/hin_toy.pt``) if it is one,
+    else the path as given (relative to the current folder)."""
+    candidate = PACKAGE_DIR / path
+    return candidate if not Path(path).is_absolute() and candidate.exists() else Path(path)
 
 
 def config_path(name_or_path: str | Path) -> Path:
-    """Resolve a config given as a path or as a name in ``configs/`` (with or without ``.yml``)."""
+    """Resolve a config given as a path or as a name of the package's configs (with or without ``.yml``)."""
     path = Path(name_or_path)
     if path.is_file():
         return path

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.config)
 
-    model = hin_captum.load_model(config["model"])
+    model = hin_captum.load_model(hin_captum.bundled(config["model"]))
     jets, description = load_jets(config["data"])
     epsilon, repeats = float(config["epsilon"]), int(config["repeats"])
     print(f"model {config['model']}; {description}; torch threads {torch.get_num_threads()}\n")

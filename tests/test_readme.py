@@ -3,30 +3,32 @@ import re
 
 import pytest
 
-from hin_captum.config import CONFIG_DIR
+from hin_captum.config import PACKAGE_DIR
 
-PROJECT = CONFIG_DIR.parent
-SECTION = "## Explain your own PyG model"
+PROJECT = PACKAGE_DIR.parent
+SECTIONS = ("## Explain your own PyG model", "## Rules, composites and your own rule")
 
 
 def worked_examples() -> list[str]:
-    """The complete Python examples (those with imports) of the PyG section of the README."""
+    """The complete Python examples (those with imports) of the README sections that have them."""
     text = (PROJECT / "README.md").read_text()
-    section = text[text.index(SECTION):]
-    section = section[: section.index("\n## ", len(SECTION))]
-    return [block for block in re.findall(r"```python\n(.*?)```", section, re.S) if "import " in block]
+    examples = []
+    for heading in SECTIONS:
+        section = text[text.index(heading):]
+        section = section[: section.index("\n## ", len(heading))]
+        examples += [block for block in re.findall(r"```python\n(.*?)```", section, re.S) if "import " in block]
+    return examples
 
 
-def test_the_pyg_section_has_both_worked_examples():
+def test_the_readme_has_its_three_worked_examples():
     examples = worked_examples()
-    assert len(examples) == 2
-    assert "EdgeConv" in examples[0] and "GCN(" in examples[1]
+    assert len(examples) == 3
+    assert "EdgeConv" in examples[0] and "GCN(" in examples[1] and "class RelativeEpsilon(Rule)" in examples[2]
 
 
-@pytest.mark.parametrize("number", [0, 1])
+@pytest.mark.parametrize("number", [0, 1, 2])
 def test_a_worked_example_runs(number, tmp_path, monkeypatch, capsys):
-    (tmp_path / "pretrained").symlink_to(PROJECT / "pretrained")
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the examples find the bundled files from anywhere
 
     exec(compile(worked_examples()[number], f"README example {number + 1}", "exec"), {"__name__": "readme"})
 

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from ..errors import InputError
 
@@ -77,3 +77,45 @@ def knn_edge_index(pos: Tensor, batch: Tensor | None = None, k: int = 8) -> Tens
     target = torch.arange(len(pos), device=pos.device).repeat_interleave(k)
     keep = torch.isfinite(distance[target, source])
     return torch.stack([source[keep], target[keep]])
+
+
+def fully_connected_batch_edges(tracks_per_jet: Tensor, ptr: Tensor) -> Tensor:
+    """The edges of :func:`fully_connected_edge_index` for every jet of a batch at once, on the batch's device.
+
+    ``ptr`` is PyG's ``Batch.ptr`` (first node of each jet, then the total). Jet ``g`` with
+    ``n`` tracks gets ``n(n-1)`` edges, source-major, offset by ``ptr[g]``: the edges
+    ``Batch.from_data_list`` would give, without a ``Data`` object per jet.
+    """
+    per_jet = tracks_per_jet * (tracks_per_jet - 1)
+    jet = torch.repeat_interleave(torch.arange(len(tracks_per_jet), device=ptr.device), per_jet)
+    first_edge = torch.cumsum(per_jet, 0) - per_jet
+    local = torch.arange(int(per_jet.sum()), device=ptr.device) - first_edge[jet]
+    others = (tracks_per_jet - 1)[jet]
+    source = torch.div(local, others, rounding_mode="floor")
+    step = local - source * others
+    target = step + (step >= source).long()
+    return torch.stack([source, target]) + ptr[jet]
+
+
+def jet_batch(x: Tensor | np.ndarray, tracks_per_jet: Tensor | np.ndarray, device: torch.device | str = "cpu",
+              **per_jet: Tensor | np.ndarray) -> Batch:
+    """A PyG ``Batch`` of fully connected jets straight from flat track features ``x [tracks, F]``.
+
+    Built on ``device`` from the arrays, so large batches need no ``Data`` object per
+    jet; ``per_jet`` arrays (labels, spectators) are attached as they are.
+    """
+    device = torch.device(device)
+    counts = torch.as_tensor(tracks_per_jet, dtype=torch.long).to(device)
+    ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+    features = torch.as_tensor(x, dtype=torch.float32).to(device)
+    if features.shape[0] != int(ptr[-1]):
+        raise InputError(f"{features.shape[0]} tracks do not add up to the {int(ptr[-1])} the jets count")
+    batch = Batch(
+        x=features,
+        edge_index=fully_connected_batch_edges(counts, ptr),
+        batch=torch.repeat_interleave(torch.arange(len(counts), device=device), counts),
+        ptr=ptr,
+        **{name: torch.as_tensor(values).to(device) for name, values in per_jet.items()},
+    )
+    batch._num_graphs = len(counts)
+    return batch

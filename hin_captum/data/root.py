@@ -9,10 +9,9 @@ import glob
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,8 @@ AMBIGUOUS = "ambiguous label"
 TOO_FEW_TRACKS = f"fewer than {MIN_TRACKS} tracks"
 NON_FINITE = "non-finite features"
 _GLOB = re.compile(r"[*?[]")
+TREE_CLASSES = ("TTree", "ROOT::RNTuple")
+"""What holds the jets: a TTree, or an RNTuple (ROOT 6.34 and later; what uproot 5.6+ writes by default)."""
 
 
 @dataclass
@@ -46,12 +47,93 @@ class ReadReport:
     entries: list[int] = field(default_factory=list)
     """Entries of the tree in each of ``files``, read or not."""
 
+    def add(self, chunk: "JetChunk") -> None:
+        """Count the entries of a chunk that was read."""
+        self.count(chunk.num_entries, chunk.num_jets, Counter(reason for reason in chunk.reasons.tolist() if reason))
+
+    def count(self, read: int, kept: int, dropped: Mapping[str, int]) -> None:
+        """Count entries read, jets kept and jets dropped by reason (of a chunk, a file or another report)."""
+        self.jets_read += read
+        self.jets_kept += kept
+        self.dropped.update(dropped)
+
+    def drops(self) -> str:
+        """The drops by reason, most frequent first (ties by name), e.g. ``30 unlabeled, 20 fewer than 2 tracks``."""
+        ordered = sorted(self.dropped.items(), key=lambda item: (-item[1], item[0]))
+        return ", ".join(f"{n} {reason}" for reason, n in ordered if n)
+
     def summary(self) -> str:
         """One line, e.g. ``kept 950 of 1000 jets; dropped: 30 unlabeled, 20 fewer than 2 tracks``."""
         text = f"kept {self.jets_kept} of {self.jets_read} jets"
-        if self.dropped:
-            text += "; dropped: " + ", ".join(f"{n} {reason}" for reason, n in self.dropped.most_common())
+        if self.drops():
+            text += "; dropped: " + self.drops()
         return text
+
+
+@dataclass
+class JetChunk:
+    """The entries of one chunk of one input file as flat arrays: every entry, with the usable jets' tracks.
+
+    Track arrays hold the kept tracks of the usable jets only, jet by jet; per-jet arrays
+    hold the usable jets only. ``reasons`` has one entry per input entry of the chunk:
+    ``""`` for a usable jet, else why it was dropped.
+    """
+
+    file_index: int
+    entry_start: int
+    reasons: np.ndarray
+    """``[entries]`` why each entry was dropped, ``""`` if it is a usable jet."""
+    x: np.ndarray
+    """``[tracks, F]`` float32 features of the kept tracks, in the column order of ``feature_names()``."""
+    tracks_per_jet: np.ndarray
+    track_index: np.ndarray
+    """``[tracks]`` position of each kept track in its input jet."""
+    label: np.ndarray
+    """``[jets]`` 1 Hbb, 0 QCD."""
+    spectators: dict[str, np.ndarray]
+
+    @property
+    def num_entries(self) -> int:
+        return len(self.reasons)
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.reasons == ""
+
+    @property
+    def entry(self) -> np.ndarray:
+        """``[jets]`` entry of each usable jet in its file."""
+        return self.entry_start + np.flatnonzero(self.usable)
+
+    @property
+    def num_jets(self) -> int:
+        return len(self.tracks_per_jet)
+
+    def head(self, n_jets: int) -> "JetChunk":
+        """The chunk cut after its ``n_jets``-th usable jet (entries after it are left out)."""
+        if n_jets >= self.num_jets:
+            return self
+        entries = int(np.flatnonzero(self.usable)[n_jets - 1]) + 1 if n_jets > 0 else 0
+        tracks = int(self.tracks_per_jet[:n_jets].sum())
+        return JetChunk(self.file_index, self.entry_start, self.reasons[:entries], self.x[:tracks],
+                        self.tracks_per_jet[:n_jets], self.track_index[:tracks], self.label[:n_jets],
+                        {name: column[:n_jets] for name, column in self.spectators.items()})
+
+    def graphs(self) -> Iterator[JetGraph]:
+        """The usable jets one by one, as graphs (see :func:`jet_graph`)."""
+        if self.num_jets == 0:
+            return
+        split_at = np.cumsum(self.tracks_per_jet)[:-1]
+        for jet, (features, positions) in enumerate(zip(np.split(self.x, split_at),
+                                                        np.split(self.track_index, split_at))):
+            yield jet_graph(
+                features,
+                int(self.label[jet]),
+                **{name: torch.tensor(column[jet : jet + 1]) for name, column in self.spectators.items()},
+                entry=torch.tensor([int(self.entry[jet])]),
+                file_index=torch.tensor([self.file_index]),
+                track_index=torch.tensor(positions),
+            )
 
 
 def expand_paths(paths: PathLike | Sequence[PathLike]) -> list[Path]:
@@ -172,15 +254,34 @@ class RootJetReader:
         return ReadReport(files=[str(path) for path in self.files], entries=list(self._entries))
 
     def __iter__(self) -> Iterator[JetGraph]:
+        for chunk in self.all_chunks():
+            yield from chunk.graphs()
+
+    def all_chunks(self, max_jets: int | None = None) -> Iterator[JetChunk]:
+        """The chunks of every file in order, the last one cut so that at most ``max_jets`` usable jets come;
+        :attr:`report` starts afresh and counts what was read."""
         self.report = self._new_report()
-        for file_index, path in enumerate(self.files):
-            with self._open(path) as tree:
-                for chunk, where in tree.iterate(self._branches, step_size=self.step_size, report=True):
-                    yield from self._chunk_jets(chunk, where.tree_entry_start, file_index)
+        remaining = max_jets
+        for file_index in range(len(self.files)):
+            for chunk in self.chunks(file_index):
+                if remaining is not None:
+                    chunk = chunk.head(remaining)
+                    remaining -= chunk.num_jets
+                self.report.add(chunk)
+                yield chunk
+                if remaining == 0:
+                    return
+
+    def chunks(self, file_index: int, entry_start: int = 0, entry_stop: int | None = None) -> Iterator[JetChunk]:
+        """The chunks of one input file, of its entries ``[entry_start, entry_stop)`` (not counted in the report)."""
+        with self._open(self.files[file_index]) as tree:
+            for arrays, where in tree.iterate(self._branches, step_size=self.step_size, report=True,
+                                              entry_start=entry_start, entry_stop=entry_stop):
+                yield self._chunk(arrays, where.start, file_index)
 
     @contextmanager
-    def _open(self, path: Path) -> Iterator[uproot.TTree]:
-        """The tree of one file, checked to hold every branch the reader needs."""
+    def _open(self, path: Path) -> Iterator[Any]:
+        """The tree (a TTree or an RNTuple) of one file, checked to hold every branch the reader needs."""
         try:
             file = uproot.open(path)
             classes = file.classnames()
@@ -188,7 +289,7 @@ class RootJetReader:
             reason = str(error).splitlines()[0]
             raise InputError(f"{path} is not a ROOT file ({reason}): give a ROOT ntuple") from None
         with file:
-            trees = sorted({key.rsplit(";", 1)[0] for key, kind in classes.items() if kind == "TTree"})
+            trees = sorted({key.rsplit(";", 1)[0] for key, kind in classes.items() if kind in TREE_CLASSES})
             if self.tree not in trees:
                 raise InputError(
                     f"no tree '{self.tree}' in {path} (trees there: {', '.join(trees) or 'none'}): "
@@ -212,7 +313,7 @@ class RootJetReader:
                     f"step_size '{self.step_size}' is neither a number of entries nor a size like '20 MB'"
                 ) from None
 
-    def _chunk_jets(self, chunk: ak.Array, entry_start: int, file_index: int) -> Iterator[JetGraph]:
+    def _chunk(self, chunk: ak.Array, entry_start: int, file_index: int) -> JetChunk:
         values, counts = track_matrix(chunk, self._track_branches)
         n_jets = len(counts)
         jet_of_track = np.repeat(np.arange(n_jets), counts)
@@ -226,28 +327,20 @@ class RootJetReader:
             [UNLABELED, AMBIGUOUS, TOO_FEW_TRACKS, NON_FINITE],
             default="",
         )
-        keep = (reasons == "")[jet_of_track]
+        usable = reasons == ""
+        keep = usable[jet_of_track]
         if self.max_tracks is not None:
-            keep &= _rank(values[:, self._sort_column], jet_of_track, position) < self.max_tracks
-        split_at = np.cumsum(np.bincount(jet_of_track[keep], minlength=n_jets))[:-1]
-        features = np.split(values[keep][:, self._columns], split_at)
-        track_index = np.split(position[keep], split_at)
-        spectators = {name: _per_jet(chunk, name).astype(np.float32) for name in self._spectators}
-
-        for jet, reason in enumerate(reasons):
-            self.report.jets_read += 1
-            if reason:
-                self.report.dropped[reason] += 1
-                continue
-            self.report.jets_kept += 1
-            yield jet_graph(
-                features[jet],
-                int(is_hbb[jet]),
-                **{name: torch.tensor(column[jet : jet + 1]) for name, column in spectators.items()},
-                entry=torch.tensor([entry_start + jet]),
-                file_index=torch.tensor([file_index]),
-                track_index=torch.tensor(track_index[jet]),
-            )
+            keep &= rank_within_jets(values[:, self._sort_column], jet_of_track, position) < self.max_tracks
+        return JetChunk(
+            file_index=file_index,
+            entry_start=int(entry_start),
+            reasons=reasons,
+            x=np.ascontiguousarray(values[keep][:, self._columns]),
+            tracks_per_jet=np.bincount(jet_of_track[keep], minlength=n_jets)[usable],
+            track_index=position[keep],
+            label=is_hbb[usable].astype(np.int64),
+            spectators={name: _per_jet(chunk, name).astype(np.float32)[usable] for name in self._spectators},
+        )
 
     def _classes(self, chunk: ak.Array) -> tuple[np.ndarray, np.ndarray]:
         """Per jet, whether it is QCD (sample_isQCD times any QCD flavour) and whether it is Hbb."""
@@ -257,7 +350,7 @@ class RootJetReader:
         return total("qcd_sample") * total("qcd_flavours") > 0, total("hbb") > 0
 
 
-def _rank(sort_values: np.ndarray, jet_of_track: np.ndarray, position: np.ndarray) -> np.ndarray:
+def rank_within_jets(sort_values: np.ndarray, jet_of_track: np.ndarray, position: np.ndarray) -> np.ndarray:
     """Each track's rank in its jet by descending ``sort_values``; ties go to the earlier track."""
     # lexsort is stable and keeps every jet's tracks in one block, in jet order, so
     # the k-th sorted track sits at position[k] of its jet's block.
@@ -297,8 +390,7 @@ def read_root(
     if max_jets is not None and max_jets < 1:
         raise InputError(f"max_jets must be at least 1 (or None for all jets), got {max_jets}")
     reader = RootJetReader(paths, tree, **reader_options)
-    with closing(iter(reader)) as stream:
-        jets = list(islice(stream, max_jets))
+    jets = [jet for chunk in reader.all_chunks(max_jets) for jet in chunk.graphs()]
     if not jets:
         raise InputError(f"no usable jets in {', '.join(reader.report.files)}: {reader.report.summary()}")
     return RootJets(jets, reader.report)

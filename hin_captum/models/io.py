@@ -34,7 +34,8 @@ def save_model(model: InteractionNetwork, path: str | Path, **metadata: Any) -> 
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> InteractionNetwork:
-    """Load one of our checkpoints or a bare HIN-LRP ``state_dict``; return the model in eval mode."""
+    """Load one of our checkpoints or a bare HIN-LRP ``state_dict``; return the model in eval mode, on
+    ``map_location`` (``"cuda"``, or ``"meta"`` for its shapes alone)."""
     payload = _read_checkpoint(Path(path), map_location)
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
         config = HINConfig(**payload["config"])
@@ -44,7 +45,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> In
         config = _infer_config(state_dict)
     else:
         raise InputError(f"{path} holds neither a hin_captum checkpoint nor a state_dict of tensors")
-    model = InteractionNetwork.from_config(config)
+    model = InteractionNetwork.from_config(config).to(torch.device(map_location))
     _check_compatible(model, state_dict, path)
     model.load_state_dict(state_dict)
     return model.eval()

@@ -1,8 +1,9 @@
-"""What an attribution run writes: the relevance table, a ROOT friend tree of the input and a PyTorch copy."""
-from .files import EDGE_COUNTER, TRACK_COUNTER, friend_arrays, write_relevance
-from .table import PREDICTED, RelevanceTable, explain_jets, target_choices, target_class
+"""What an attribution run writes: relevance tables, friend trees of the input files, and the global summary."""
+from .files import EDGE_COUNTER, TRACK_COUNTER, FriendTreeWriter, friend_arrays, read_friend_jets, read_metadata
+from .summary import RelevanceSummary
+from .table import PREDICTED, RelevanceTable, explain_chunk, target_choices, target_class
 
 __all__ = [
-    "EDGE_COUNTER", "PREDICTED", "RelevanceTable", "TRACK_COUNTER", "explain_jets", "friend_arrays",
-    "target_choices", "target_class", "write_relevance",
+    "EDGE_COUNTER", "FriendTreeWriter", "PREDICTED", "RelevanceSummary", "RelevanceTable", "TRACK_COUNTER",
+    "explain_chunk", "friend_arrays", "read_friend_jets", "read_metadata", "target_choices", "target_class",
 ]

@@ -1,18 +1,18 @@
-"""Write a :class:`RelevanceTable` as a ROOT friend tree of the input ntuples and as a PyTorch copy.
+"""One friend file per input file: the relevance of every entry as a ROOT tree, written chunk by chunk.
 
-The friend tree has one entry per input entry the run read, in the order of the
-input files (entry ``k`` of the first file, then of the second, ...), so
-``input_tree.AddFriend("relevance", "relevance.root")`` lines the entries up;
-jets that were not explained (dropped by the reader) have ``explained == 0``,
-no tracks and no edges. Per-track branches are jagged over ``rel_n_tracks`` in the
-order of the input tracks; per-edge branches are jagged over ``rel_n_edges`` with
-``edge_src`` and ``edge_dst`` as positions in the input track arrays.
+The friend tree has exactly one entry per entry of its input tree, in order, so
+``input_tree.AddFriend("relevance", "<stem>.root")`` lines the entries up; entries
+the reader dropped have ``explained == 0``, no tracks and no edges. Per-track
+branches are jagged over ``rel_n_tracks`` in the order of the input tracks;
+per-edge branches are jagged over ``rel_n_edges`` with ``edge_src`` and ``edge_dst``
+as positions in the input track arrays. The run's description (model, method,
+options, input file) is stored beside the tree as a JSON string, so a later run can
+tell whether the file is its own.
 """
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +21,23 @@ import numpy as np
 import torch
 import uproot
 
-from ..cli import atomic_path
+from ..data.root import JetChunk
 from .table import RelevanceTable
 
 TRACK_COUNTER = "rel_n_tracks"
 EDGE_COUNTER = "rel_n_edges"
 TRACK_PREFIX = "rel_"
-COPY_FORMAT = "hin_captum.relevance/1"
+METADATA_KEY = "hin_captum"
+"""Key of the JSON string that describes the run, beside the friend tree."""
+COPY_FORMAT = "hin_captum.relevance/2"
 NOT_EXPLAINED = -1
 """Class-index branches (``target``, ``predicted``) of entries that were not explained."""
 
 
-def friend_rows(table: RelevanceTable, entries_per_file: Sequence[int], n_rows: int) -> np.ndarray:
-    """The friend-tree entry of every jet of ``table``: its entry counted over the input files in order."""
-    offsets = np.concatenate([[0], np.cumsum(entries_per_file)[:-1]]).astype(np.int64)
-    rows = offsets[table.file_index] + table.entry
-    if len(rows) and (np.any(np.diff(rows) <= 0) or rows[-1] >= n_rows or rows[0] < 0):
-        raise ValueError(f"jets must come in input order within the first {n_rows} input entries")
-    return rows
-
-
-def friend_arrays(
-    table: RelevanceTable, entries_per_file: Sequence[int], n_rows: int
-) -> dict[str, ak.Array | np.ndarray]:
-    """The branches of the friend tree: one entry per input entry in ``[0, n_rows)``."""
-    rows = friend_rows(table, entries_per_file, n_rows)
-    ends = np.cumsum(entries_per_file)
-    row_file = np.searchsorted(ends, np.arange(n_rows), side="right")
-    row_entry = np.arange(n_rows) - np.concatenate([[0], ends])[row_file]
+def friend_arrays(table: RelevanceTable, chunk: JetChunk) -> dict[str, ak.Array | np.ndarray]:
+    """The branches for the entries of ``chunk``, ``table`` holding its usable jets in order."""
+    n_rows = chunk.num_entries
+    rows = np.flatnonzero(chunk.usable)
 
     def per_jet(values: np.ndarray, fill: float | int, dtype: type) -> np.ndarray:
         column = np.full(n_rows, fill, dtype=dtype)
@@ -61,8 +50,7 @@ def friend_arrays(
     node = table.node
     arrays: dict[str, ak.Array | np.ndarray] = {
         "explained": per_jet(np.ones(table.num_jets, bool), False, bool),
-        "file_index": row_file.astype(np.int32),
-        "entry": row_entry.astype(np.int64),
+        "entry": chunk.entry_start + np.arange(n_rows, dtype=np.int64),
         "target": per_jet(table.target, NOT_EXPLAINED, np.int32),
         "predicted": per_jet(table.prediction.argmax(1), NOT_EXPLAINED, np.int32),
         "output": per_jet(table.output, 0.0, np.float32),
@@ -84,25 +72,46 @@ def friend_arrays(
     return arrays
 
 
-def write_friend_tree(
-    path: Path, table: RelevanceTable, entries_per_file: Sequence[int], n_rows: int, tree: str, basket_entries: int
-) -> Path:
-    """Write the friend tree ``tree`` to ``path`` (not atomically: callers write to a temporary path)."""
-    arrays = friend_arrays(table, entries_per_file, n_rows)
-    counters = {"tracks": TRACK_COUNTER, "edges": EDGE_COUNTER}
-    with uproot.recreate(path) as file:
-        output = file.mktree(
-            tree,
-            {name: value.type if isinstance(value, ak.Array) else value.dtype for name, value in arrays.items()},
-            counter_name=counters.__getitem__,
-            field_name=lambda _, inner: inner,
-        )
-        for start in range(0, n_rows, basket_entries):
-            output.extend({name: value[start : start + basket_entries] for name, value in arrays.items()})
-    return path
+class FriendTreeWriter:
+    """The friend tree of one input file inside an open, writable uproot file, extended chunk by chunk."""
+
+    def __init__(self, file: uproot.WritableDirectory, name: str, basket_entries: int) -> None:
+        self.file, self.name, self.basket_entries = file, name, basket_entries
+        self.tree = None
+        self.entries = 0
+
+    def extend(self, table: RelevanceTable, chunk: JetChunk) -> None:
+        """Append the entries of ``chunk`` (``table`` holds its usable jets, possibly none)."""
+        arrays = friend_arrays(table, chunk)
+        if self.tree is None:
+            counters = {"tracks": TRACK_COUNTER, "edges": EDGE_COUNTER}
+            self.tree = self.file.mktree(
+                self.name,
+                {name: value.type if isinstance(value, ak.Array) else value.dtype for name, value in arrays.items()},
+                counter_name=counters.__getitem__,
+                field_name=lambda _, inner: inner,
+            )
+        for start in range(0, chunk.num_entries, self.basket_entries):
+            self.tree.extend({name: value[start : start + self.basket_entries] for name, value in arrays.items()})
+        self.entries += chunk.num_entries
+
+    def finish(self, metadata: Mapping[str, Any]) -> None:
+        """Record the run's description beside the tree (JSON): the last write of a complete file."""
+        self.file[METADATA_KEY] = json.dumps({**metadata, "entries": self.entries}, sort_keys=True, default=str)
 
 
-def torch_copy(table: RelevanceTable, rows: np.ndarray, metadata: Mapping[str, Any]) -> dict[str, Any]:
+def read_metadata(path: str | Path) -> dict[str, Any] | None:
+    """The description a finished friend file records, or None if it holds none (or cannot be read)."""
+    try:
+        with uproot.open(path) as file:
+            if METADATA_KEY not in file:
+                return None
+            return json.loads(str(file[METADATA_KEY]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def torch_copy(table: RelevanceTable, metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The table as a dict of tensors and plain values, loadable with ``torch.load(..., weights_only=True)``."""
     def tensor(values: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(values))
@@ -119,8 +128,6 @@ def torch_copy(table: RelevanceTable, rows: np.ndarray, metadata: Mapping[str, A
         "x": tensor(table.x),
         "node": tensor(table.node),
         "track_ptr": pointers(table.tracks_per_jet),
-        "row": tensor(rows),
-        "file_index": tensor(table.file_index),
         "entry": tensor(table.entry),
         "label": tensor(table.label),
         "target": tensor(table.target),
@@ -139,26 +146,29 @@ def torch_copy(table: RelevanceTable, rows: np.ndarray, metadata: Mapping[str, A
     return copy
 
 
-def write_relevance(
-    folder: str | os.PathLike,
-    table: RelevanceTable,
-    entries_per_file: Sequence[int],
-    n_rows: int,
-    *,
-    tree: str,
-    basket_entries: int,
-    metadata: Mapping[str, Any],
-) -> list[Path]:
-    """Write ``relevance.root`` (the friend tree) and ``relevance.pt`` into ``folder``.
-
-    Both files appear together or not at all: each is written to a temporary file,
-    and both are renamed into place only once both are complete.
-    """
-    folder = Path(folder)
-    paths = [folder / "relevance.root", folder / "relevance.pt"]
-    rows = friend_rows(table, entries_per_file, n_rows)
-    with ExitStack() as stack:
-        root, copy = [stack.enter_context(atomic_path(path)) for path in paths]
-        write_friend_tree(root, table, entries_per_file, n_rows, tree, basket_entries)
-        torch.save(torch_copy(table, rows, metadata), copy)
-    return paths
+def read_friend_jets(path: str | Path, tree: str, chunks: list[JetChunk], method: str) -> RelevanceTable:
+    """The relevance table of the jets of ``chunks`` (one usable jet each, read again from the input) back from
+    their friend file: relevance from the friend tree, features and labels from the input."""
+    tables = []
+    with uproot.open(path) as file:
+        friend = file[tree]
+        for chunk in chunks:
+            row = friend.arrays(entry_start=int(chunk.entry[0]), entry_stop=int(chunk.entry[0]) + 1)[0]
+            template = RelevanceTable.empty(method)
+            node = np.stack([row[TRACK_PREFIX + name].to_numpy() for name in template.features], axis=1)
+            has_edges = "edge_src" in row.fields
+            tables.append(RelevanceTable(
+                method=method, features=template.features, classes=template.classes, x=chunk.x,
+                node=node.astype(np.float32), tracks_per_jet=chunk.tracks_per_jet,
+                output=np.array([row["output"]], np.float32),
+                prediction=np.array([[row[f"prob_{name}"] for name in template.classes]], np.float32),
+                target=np.array([row["target"]], np.int64), label=chunk.label, file_index=np.array([chunk.file_index]),
+                entry=chunk.entry, spectators=dict(chunk.spectators),
+                edges_per_jet=np.array([len(row["edge_src"]) if has_edges else 0]),
+                absorbed=np.array([row["rel_absorbed"]], np.float32) if "rel_absorbed" in row.fields else None,
+                edge_src=row["edge_src"].to_numpy() if has_edges else None,
+                edge_dst=row["edge_dst"].to_numpy() if has_edges else None,
+                edge_relevance=row["edge_relevance"].to_numpy() if has_edges else None,
+                edge_score=row["edge_score"].to_numpy() if has_edges else None,
+            ))
+    return RelevanceTable.concatenate(tables) if tables else RelevanceTable.empty(method)

@@ -1,14 +1,16 @@
 """The relevance of one method on many jets, gathered batch by batch into flat numpy arrays."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Batch
 
-from ..config import feature_names, load_config, spectator_names, unique_names
+from ..config import feature_names, load_config, unique_names
+from ..data.graphs import jet_batch
+from ..data.root import JetChunk
 from ..errors import InputError
 from ..methods import AttributionMethod, Explanation
 
@@ -110,43 +112,76 @@ class RelevanceTable:
         return slice(start, start + int(self.edges_per_jet[jet]))
 
     @classmethod
-    def from_explanation(cls, batch: Batch, explanation: Explanation) -> "RelevanceTable":
-        """The table of one explained batch of jets read by :func:`hin_captum.data.read_root`."""
-        node_graph = batch.batch.cpu()
-        tracks_per_jet = torch.bincount(node_graph, minlength=batch.num_graphs)
-        first_track = torch.cumsum(tracks_per_jet, 0) - tracks_per_jet
-        position = torch.arange(len(node_graph)) - first_track[node_graph]
-        if not torch.equal(batch.track_index.cpu(), position):
-            raise InputError("jets must keep all their tracks in input order (read them without max_tracks)")
-        edge_index = batch.edge_index.cpu()
-        edge_graph = node_graph[edge_index[0]]
-        local = (edge_index - first_track[edge_graph]).numpy()
+    def from_explanation(cls, batch: Batch, explanation: Explanation, chunk: JetChunk, jets: slice) -> "RelevanceTable":
+        """The table of the jets ``jets`` of ``chunk``, explained as ``batch`` (see :func:`jet_batch`)."""
+        tracks = slice(int(chunk.tracks_per_jet[: jets.start].sum()), int(chunk.tracks_per_jet[: jets.stop].sum()))
+        tracks_per_jet = chunk.tracks_per_jet[jets]
         edges = explanation.edge is not None
 
         def numpy(tensor: torch.Tensor) -> np.ndarray:
             return tensor.detach().cpu().numpy()
 
+        local = None
+        if edges:
+            edge_index = batch.edge_index
+            local = numpy(edge_index - batch.ptr[batch.batch[edge_index[0]]])
         return cls(
             method=explanation.method,
             features=unique_names(feature_names()),
             classes=class_names(),
-            x=numpy(batch.x).astype(np.float32),
+            x=chunk.x[tracks],
             node=numpy(explanation.node).astype(np.float32),
-            tracks_per_jet=tracks_per_jet.numpy(),
+            tracks_per_jet=tracks_per_jet,
             output=numpy(explanation.output).astype(np.float32),
             prediction=numpy(explanation.prediction).astype(np.float32),
             target=numpy(explanation.target),
-            label=numpy(batch.y),
-            file_index=numpy(batch.file_index),
-            entry=numpy(batch.entry),
-            spectators={name: numpy(batch[name]) for name in spectator_names()},
-            edges_per_jet=torch.bincount(edge_graph, minlength=batch.num_graphs).numpy(),
+            label=chunk.label[jets],
+            file_index=np.full(len(tracks_per_jet), chunk.file_index, dtype=np.int64),
+            entry=chunk.entry[jets],
+            spectators={name: values[jets] for name, values in chunk.spectators.items()},
+            edges_per_jet=tracks_per_jet * (tracks_per_jet - 1) if edges else np.zeros_like(tracks_per_jet),
             absorbed=None if explanation.absorbed is None else numpy(explanation.absorbed).astype(np.float32),
             edge_src=local[0] if edges else None,
             edge_dst=local[1] if edges else None,
             edge_relevance=numpy(explanation.edge.flatten(1).sum(1)).astype(np.float32) if edges else None,
             edge_score=numpy(explanation.edge_score).astype(np.float32) if edges else None,
         )
+
+    @classmethod
+    def empty(cls, method: str) -> "RelevanceTable":
+        """A table of no jets (and no edge or absorbed columns)."""
+        features = unique_names(feature_names())
+        zeros = np.zeros(0, dtype=np.int64)
+        return cls(method=method, features=features, classes=class_names(),
+                   x=np.zeros((0, len(features)), np.float32), node=np.zeros((0, len(features)), np.float32),
+                   tracks_per_jet=zeros, output=np.zeros(0, np.float32),
+                   prediction=np.zeros((0, len(class_names())), np.float32), target=zeros, label=zeros,
+                   file_index=zeros, entry=zeros, spectators={}, edges_per_jet=zeros)
+
+    def select(self, jets: Sequence[int]) -> "RelevanceTable":
+        """The table of the given jets only, in the given order."""
+        jets = np.asarray(jets, dtype=np.int64)
+
+        def rows(per_jet: np.ndarray) -> np.ndarray:
+            starts = np.cumsum(per_jet) - per_jet
+            chosen = [np.arange(starts[jet], starts[jet] + per_jet[jet]) for jet in jets]
+            return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+
+        track_rows, edge_rows = rows(self.tracks_per_jet), rows(self.edges_per_jet)
+        values: dict[str, object] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("method", "features", "classes") or value is None:
+                values[item.name] = value
+            elif item.name == "spectators":
+                values[item.name] = {key: column[jets] for key, column in value.items()}
+            elif item.name in ("x", "node"):
+                values[item.name] = value[track_rows]
+            elif item.name.startswith("edge_"):
+                values[item.name] = value[edge_rows]
+            else:
+                values[item.name] = value[jets]
+        return type(self)(**values)
 
     @classmethod
     def concatenate(cls, tables: Sequence["RelevanceTable"]) -> "RelevanceTable":
@@ -168,25 +203,28 @@ class RelevanceTable:
         return cls(**joined)
 
 
-def explain_jets(
+def explain_chunk(
     explainer: AttributionMethod,
-    jets: Sequence[Data],
+    chunk: JetChunk,
     batch_size: int,
     target: int | str,
     device: torch.device,
-    progress: Callable[[int], object] | None = None,
-) -> RelevanceTable:
-    """Explain ``jets`` in batches of ``batch_size`` on ``device`` for ``target`` (a class index or ``predicted``).
-
-    ``progress`` is called with the number of jets of each batch once it is explained.
-    """
+) -> RelevanceTable | None:
+    """Explain the usable jets of ``chunk`` in batches of ``batch_size`` on ``device`` for ``target`` (a class
+    index or ``predicted``). Batches are built on the device from the chunk's arrays (:func:`jet_batch`).
+    None for a chunk without usable jets."""
     if batch_size < 1:
         raise InputError(f"the batch size must be at least 1, got {batch_size}")
+    if chunk.num_jets == 0:
+        return None
     tables = []
-    for start in range(0, len(jets), batch_size):
-        batch = Batch.from_data_list(list(jets[start : start + batch_size])).to(device)
+    first_track = np.concatenate([[0], np.cumsum(chunk.tracks_per_jet)])
+    if not np.array_equal(chunk.track_index, np.arange(len(chunk.x)) - np.repeat(first_track[:-1],
+                                                                                  chunk.tracks_per_jet)):
+        raise InputError("jets must keep all their tracks in input order (read them without max_tracks)")
+    for start in range(0, chunk.num_jets, batch_size):
+        jets = slice(start, min(start + batch_size, chunk.num_jets))
+        batch = jet_batch(chunk.x[first_track[jets.start] : first_track[jets.stop]], chunk.tracks_per_jet[jets], device)
         targets = explainer.logits(batch).argmax(1) if target == PREDICTED else int(target)
-        tables.append(RelevanceTable.from_explanation(batch, explainer.explain(batch, targets)))
-        if progress is not None:
-            progress(batch.num_graphs)
+        tables.append(RelevanceTable.from_explanation(batch, explainer.explain(batch, targets), chunk, jets))
     return RelevanceTable.concatenate(tables)

@@ -1,4 +1,7 @@
-"""Figures of one method's relevance on many jets: per-jet heatmap and 3D view, feature ranking, relevance vs value."""
+"""Figures of single jets: the heatmap of every feature of every track, and the 3D view with the track pairs.
+
+The figures over the whole sample come from its summary (:mod:`hin_captum.plots.summary`).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -12,6 +15,7 @@ import seaborn as sns
 from matplotlib import pyplot as plt
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
 from ..output.table import RelevanceTable
@@ -29,17 +33,14 @@ class PlotSettings:
     """What :func:`plot_jets` draws (the ``plots`` section of ``configs/attribute.yml``)."""
 
     jets: int
-    """Per-jet plots for this many most confident Hbb jets; 0 draws no figure at all."""
+    """Per-jet plots for this many most confident Hbb jets; 0 for none (the summary's figures are always drawn)."""
     top_features: int
-    """Relevance-vs-value panels for this many features of highest mean |R|."""
-    scatter_tracks: int
-    """At most this many tracks, drawn at random, per relevance-vs-value panel."""
+    """Relevance-vs-value panels of the summary for this many features of highest mean |R|."""
     edge_significance: float
     """In the 3D plot, a track pair is highlighted when its S_edge lies this many standard deviations above the
     mean of the jet's track pairs."""
     coordinates: Mapping[str, str]
     """Features drawn as ``eta``, ``phi`` and ``pt`` of the tracks."""
-    seed: int = 0
     formats: tuple[str, ...] = ("png",)
 
     @classmethod
@@ -48,10 +49,8 @@ class PlotSettings:
         return cls(
             jets=int(config["jets"] if jets is None else jets),
             top_features=int(config["top_features"]),
-            scatter_tracks=int(config["scatter_tracks"]),
             edge_significance=float(config["edge_significance"]),
             coordinates=dict(config["coordinates"]),
-            seed=int(config["seed"]),
             formats=("png", "pdf") if pdf else ("png",),
         )
 
@@ -65,8 +64,9 @@ def most_confident(table: RelevanceTable, n: int, class_name: str = SIGNAL) -> l
 def _jet_title(table: RelevanceTable, jet: int) -> str:
     spectators = ", ".join(f"{name} {values[jet]:.0f}" for name, values in table.spectators.items())
     probability = table.prediction[jet, table.classes.index(SIGNAL)]
-    return (f"{table.method}: file {table.file_index[jet]} entry {table.entry[jet]}, "
-            f"true {table.classes[table.label[jet]]}, p({SIGNAL}) {probability:.3f}, {spectators}")
+    return (f"{table.method}: relevance for the {table.classes[table.target[jet]]} logit; file {table.file_index[jet]} "
+            f"entry {table.entry[jet]}\ntrue {table.classes[table.label[jet]]}, p({SIGNAL}) {probability:.3f}, "
+            f"{spectators}")
 
 
 def relevance_heatmap(table: RelevanceTable, jet: int, pt_feature: str) -> plt.Figure:
@@ -127,9 +127,17 @@ def jet_3d(table: RelevanceTable, jet: int, coordinates: Mapping[str, str], edge
                  depthshade=False)
     figure.colorbar(ScalarMappable(norm, DIVERGING), ax=axes, shrink=0.55, pad=0.1,
                     label="track relevance (sum of R over features)")
-    axes.set_xlabel(coordinates["eta"])
-    axes.set_ylabel(coordinates["phi"])
-    axes.set_zlabel(f"log10 {coordinates['pt']}")
+    largest = float(np.linalg.norm(relevance, axis=1).max())
+    handles = [axes.scatter([], [], [], s=NODE_SIZE[0] + (NODE_SIZE[1] - NODE_SIZE[0]) * share, c="white",
+                            edgecolors="black", linewidths=0.4) for share in (0.25, 0.5, 1.0)]
+    axes.legend(handles, [f"{share * largest:.2g}" for share in (0.25, 0.5, 1.0)], title="|R| of the track",
+                loc="upper left", fontsize=7, title_fontsize=7, labelspacing=1.2, borderpad=0.9)
+    for axis in (axes.xaxis, axes.yaxis, axes.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
+        axis.set_tick_params(labelsize=7, pad=1)
+    axes.set_xlabel(coordinates["eta"], labelpad=6)
+    axes.set_ylabel(coordinates["phi"], labelpad=6)
+    axes.set_zlabel(f"log10 {coordinates['pt']}", labelpad=4)
     axes.set_title(f"{_jet_title(table, jet)}\nmarker size: |R| of the track; {subtitle}", fontsize=9)
     return figure
 
@@ -141,53 +149,10 @@ def _track_pairs(src: np.ndarray, dst: np.ndarray, score: np.ndarray) -> tuple[n
     return unique, np.bincount(inverse.reshape(-1), weights=score, minlength=len(unique))
 
 
-def feature_ranking(table: RelevanceTable) -> plt.Figure:
-    """Mean over jets of each feature's summed |R|, for true Hbb and QCD jets, features by decreasing mean."""
-    per_jet = table.per_jet_sum(np.abs(table.node))
-    order = [table.features[k] for k in np.argsort(-per_jet.mean(0), kind="stable")]
-    frame = pd.DataFrame(per_jet, columns=table.features)
-    frame["true class"] = [table.classes[label] for label in table.label]
-    frame = frame.melt(id_vars="true class", var_name="feature", value_name="relevance")
-    figure, axes = plt.subplots(figsize=(7.0, 0.22 * len(order) + 1.5))
-    sns.barplot(frame, x="relevance", y="feature", hue="true class", order=order, hue_order=table.classes,
-                errorbar="se", ax=axes)
-    axes.set_xlabel("mean over jets of the sum of |R| over tracks (error bar: standard error)")
-    axes.set_ylabel("input feature")
-    axes.tick_params(axis="y", labelsize=7)
-    axes.set_title(f"Feature ranking, {table.method}: {table.num_jets} jets", fontsize=10)
-    return figure
-
-
-def relevance_vs_value(table: RelevanceTable, n_features: int, max_tracks: int, seed: int) -> plt.Figure:
-    """Relevance against input value for the ``n_features`` of highest mean |R|, on at most ``max_tracks`` tracks."""
-    ranked = np.argsort(-table.per_jet_sum(np.abs(table.node)).mean(0), kind="stable")[:n_features]
-    tracks = np.arange(len(table.node))
-    if len(tracks) > max_tracks:
-        tracks = np.sort(np.random.default_rng(seed).choice(tracks, max_tracks, replace=False))
-    classes = np.array(table.classes)[table.label[table.jet_of_track[tracks]]]
-    columns = min(2, len(ranked))
-    rows = -(-len(ranked) // columns)
-    figure, grid = plt.subplots(rows, columns, figsize=(5.0 * columns, 4.0 * rows), squeeze=False)
-    for axes, feature in zip(grid.flat, ranked):
-        frame = pd.DataFrame({"value": table.x[tracks, feature], "relevance": table.node[tracks, feature],
-                              "true class": classes})
-        sns.scatterplot(frame, x="value", y="relevance", hue="true class", hue_order=table.classes, s=6,
-                        alpha=0.5, linewidth=0, ax=axes)
-        axes.axhline(0.0, color="0.5", linewidth=0.6)
-        axes.set_xlabel(f"{table.features[feature]} (input value)")
-        axes.set_ylabel(f"relevance R of {table.features[feature]}")
-    for axes in grid.flat[len(ranked):]:
-        axes.set_visible(False)
-    figure.suptitle(f"Relevance vs value, {table.method}: top {len(ranked)} features by mean |R|, "
-                    f"{len(tracks)} tracks", fontsize=10)
-    figure.tight_layout()
-    return figure
-
-
 def plot_jets(table: RelevanceTable, folder: str | Path, settings: PlotSettings) -> list[Path]:
-    """All figures of one run into ``folder``: ``hbb<k>_heatmap`` and ``hbb<k>_3d`` for the k-th most confident
-    Hbb jet, ``feature_ranking`` and ``relevance_vs_value``; nothing when ``settings.jets`` is 0."""
-    if settings.jets <= 0:
+    """``hbb<k>_heatmap`` and ``hbb<k>_3d`` into ``folder`` for the k-th most confident Hbb jet of ``table``,
+    for at most ``settings.jets`` jets."""
+    if settings.jets <= 0 or table.num_jets == 0:
         return []
     folder = Path(folder)
     written: list[Path] = []
@@ -197,7 +162,4 @@ def plot_jets(table: RelevanceTable, folder: str | Path, settings: PlotSettings)
                                stem.with_name(f"{stem.name}_heatmap"), settings.formats)
         written += save_figure(jet_3d(table, jet, settings.coordinates, settings.edge_significance),
                                stem.with_name(f"{stem.name}_3d"), settings.formats)
-    written += save_figure(feature_ranking(table), folder / "feature_ranking", settings.formats)
-    written += save_figure(relevance_vs_value(table, settings.top_features, settings.scatter_tracks, settings.seed),
-                           folder / "relevance_vs_value", settings.formats)
     return written

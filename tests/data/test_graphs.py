@@ -4,9 +4,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from torch_geometric.data import Batch
+from torch_geometric.data import Batch, Data
 
 from hin_captum.data import fully_connected_edge_index, jet_graph, knn_edge_index
+from hin_captum.data.graphs import jet_batch
 from hin_captum.errors import InputError
 
 
@@ -87,3 +88,18 @@ def test_knn_edges_link_each_node_to_its_nearest_neighbours_in_its_own_graph():
 @pytest.mark.parametrize("n_nodes", [0, 1])
 def test_knn_edges_of_a_lone_node_are_empty(n_nodes):
     assert knn_edge_index(torch.zeros(n_nodes, 2), k=4).shape == (2, 0)
+
+
+def test_a_jet_batch_from_flat_arrays_equals_the_data_list_route():
+    counts = [3, 1, 5, 2, 0, 4]
+    x = torch.randn(sum(counts), 6, generator=torch.Generator().manual_seed(0))
+    listed = Batch.from_data_list([Data(x=part, edge_index=fully_connected_edge_index(len(part)))
+                                   for part in x.split(counts)])
+
+    built = jet_batch(x.numpy(), np.array(counts), "cpu", label=np.arange(6))
+
+    for key in ("x", "edge_index", "batch", "ptr"):
+        assert torch.equal(built[key], listed[key]), key
+    assert built.num_graphs == 6 and built.label.tolist() == list(range(6))
+    with pytest.raises(InputError, match="do not add up"):
+        jet_batch(x[:-1], counts)

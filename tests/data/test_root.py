@@ -349,3 +349,28 @@ def test_a_bad_file_after_a_good_one_fails_before_reading(toy, tmp_path):
     (tmp_path / "bad.root").write_text("nope")
     with pytest.raises(InputError, match="bad.root is not a ROOT file"):
         RootJetReader([toy[0], tmp_path / "bad.root"])
+
+
+def write_rntuple(path, jets: ak.Array, tree=TREE):
+    """Jets of ``make_toy_jets`` as an RNTuple in the ntuple schema (what uproot 5.6+ writes by default)."""
+    fields = {name: jets["tracks"][name] for name in jets["tracks"].fields}
+    fields.update({name: jets[name] for name in jets.fields if name != "tracks"})
+    with uproot.recreate(path) as file:
+        file.mkrntuple(tree, fields)
+    return path
+
+
+def test_an_rntuple_reads_like_the_ttree_of_the_same_jets(tmp_path):
+    jets = make_toy_jets(23, seed=8)
+    tree_file = write_toy_root(tmp_path / "tree.root", 23, seed=8)
+    rntuple_file = write_rntuple(tmp_path / "rntuple.root", jets)
+    with uproot.open(rntuple_file) as file:
+        assert file.classnames()[f"{TREE};1"] == "ROOT::RNTuple"
+
+    from_tree, from_rntuple = read_root(tree_file), read_root(rntuple_file, step_size=7)
+
+    assert len(from_rntuple) == len(from_tree) > 15
+    for a, b in zip(from_tree, from_rntuple):
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and torch.equal(a.entry, b.entry)
+        assert torch.equal(a.fj_sdmass, b.fj_sdmass)
+    assert from_rntuple.report.summary() == from_tree.report.summary()

@@ -8,6 +8,7 @@ import torch
 from torch_geometric.data import Batch
 
 import hin_captum
+from hin_captum.config import bundled
 from hin_captum.data import read_root
 from hin_captum.lrp import COMPOSITES, resolve_reference, track_mean
 from hin_captum.metrics import stability
@@ -23,8 +24,8 @@ SHIFTED = [0, 3, 7, 20, 41]
 @pytest.fixture(scope="module")
 def toy():
     """The pretrained toy model and the 256 bundled toy jets."""
-    model = hin_captum.load_model(ROOT / "pretrained" / "hin_toy.pt")
-    jets = Batch.from_data_list(read_root(ROOT / "pretrained" / "toy_jets.root").jets)
+    model = hin_captum.load_model(bundled("pretrained/hin_toy.pt"))
+    jets = Batch.from_data_list(read_root(bundled("pretrained/toy_jets.root")).jets)
     return model, jets
 
 

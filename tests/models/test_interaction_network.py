@@ -81,3 +81,13 @@ def test_a_pickled_object_is_never_unpickled(tmp_path):
     torch.save({"model": InteractionNetwork()}, tmp_path / "pickled.pt")  # a full module needs unpickling
     with pytest.raises(InputError, match="weights-only"):
         load_model(tmp_path / "pickled.pt")
+
+
+def test_a_checkpoint_loads_onto_the_device_it_is_mapped_to(tmp_path):
+    """On a GPU machine ``map_location="cuda"`` must give a model on the GPU; "meta" checks the same path here."""
+    path = save_model(InteractionNetwork(n_features=5, hidden=6), tmp_path / "model.pt")
+
+    model = load_model(path, map_location="meta")
+
+    assert {tensor.device.type for tensor in [*model.parameters(), *model.buffers()]} == {"meta"}
+    assert not model.training

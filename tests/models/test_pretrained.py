@@ -1,14 +1,13 @@
 """The shipped models load with load_model and still tag jets they never saw."""
-from pathlib import Path
-
 import pytest
 import torch
 
 import hin_captum
+from hin_captum.config import PACKAGE_DIR
 from hin_captum.data.sources import load_jets
 from hin_captum.training.trainer import evaluate
 
-PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
+PRETRAINED = PACKAGE_DIR / "pretrained"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,6 @@
-"""The friend tree and the PyTorch copy: one entry per input entry, tracks and edges where the input has them."""
+"""Friend trees written chunk by chunk: one entry per input entry, tracks and edges where the input has them."""
+import json
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -7,17 +9,17 @@ import uproot
 from torch_geometric.data import Batch, Data
 
 import hin_captum
-from hin_captum.config import CONFIG_DIR, feature_names, load_config, unique_names
-from hin_captum.data import read_root, write_toy_root
+from hin_captum.config import bundled, feature_names, load_config, unique_names
+from hin_captum.data import RootJetReader, write_toy_root
+from hin_captum.data.graphs import fully_connected_edge_index
 from hin_captum.errors import InputError
 from hin_captum.methods import METHODS
-from hin_captum.output import RelevanceTable, explain_jets, write_relevance
-from hin_captum.output.files import friend_rows
+from hin_captum.output import FriendTreeWriter, RelevanceTable, explain_chunk, read_metadata
+from hin_captum.output.files import torch_copy
 from tests.data.test_root import write_ntuple
 from tests.factories import random_hin
 
 TREE = load_config("definitions")["tree"]
-PROJECT = CONFIG_DIR.parent
 CPU = torch.device("cpu")
 # File a: 5 entries, the third unlabeled; file b: 4 entries, the first with a NaN feature.
 COUNTS = {"a": [3, 4, 2, 5, 3], "b": [4, 2, 3, 6]}
@@ -41,142 +43,131 @@ def files(tmp_path_factory):
     return write_files(tmp_path_factory.mktemp("ntuples"))
 
 
-def explained(model, files, method="lrp", max_jets=None):
-    jets = read_root(files, max_jets=max_jets)
-    table = explain_jets(METHODS[method](model), jets.jets, batch_size=3, target=1, device=CPU)
-    return jets, table
+def written(tmp_path, model, path, method="lrp", step_size=2):
+    """The friend tree of one input file, written chunk by chunk (chunks of two entries)."""
+    reader = RootJetReader(path, step_size=step_size)
+    out = tmp_path / f"{path.stem}.root"
+    explainer = METHODS[method](model)
+    with uproot.recreate(out) as file:
+        writer = FriendTreeWriter(file, "relevance", basket_entries=3)
+        for chunk in reader.chunks(0):
+            table = explain_chunk(explainer, chunk, 2, 1, CPU)
+            writer.extend(RelevanceTable.empty(method) if table is None else table, chunk)
+        writer.finish({"note": "test"})
+    with uproot.open(out) as file:
+        return file["relevance"].arrays(), out
 
 
-def written_tree(tmp_path, model, files, **options):
-    jets, table = explained(model, files, **options)
-    paths = write_relevance(tmp_path / "out", table, jets.report.entries, jets.report.jets_read,
-                            tree="relevance", basket_entries=4, metadata={"note": "test"})
-    with uproot.open(paths[0]) as file:
-        return file["relevance"].arrays(), paths, table
+def test_the_friend_tree_has_an_entry_per_input_entry(tmp_path, model, files):
+    arrays, path = written(tmp_path, model, files[0])
 
-
-def test_the_friend_tree_has_an_entry_per_input_entry_over_both_files(tmp_path, model, files):
-    arrays, _, _ = written_tree(tmp_path, model, files)
-
-    assert len(arrays) == 9
-    assert arrays["file_index"].tolist() == [0] * 5 + [1] * 4
-    assert arrays["entry"].tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3]
-    assert arrays["explained"].tolist() == [True, True, False, True, True, False, True, True, True]
-    expected_tracks = [n if ok else 0 for n, ok in zip(COUNTS["a"] + COUNTS["b"], arrays["explained"])]
+    assert len(arrays) == 5
+    assert arrays["entry"].tolist() == [0, 1, 2, 3, 4]
+    assert arrays["explained"].tolist() == [True, True, False, True, True]
+    expected_tracks = [n if ok else 0 for n, ok in zip(COUNTS["a"], arrays["explained"])]
     assert arrays["rel_n_tracks"].tolist() == expected_tracks
     assert ak.num(arrays["rel_track_quality"]).tolist() == expected_tracks
     assert arrays["rel_n_edges"].tolist() == [n * (n - 1) for n in expected_tracks]
-    assert arrays["target"].tolist() == [1, 1, -1, 1, 1, -1, 1, 1, 1]
+    assert arrays["target"].tolist() == [1, 1, -1, 1, 1]
     per_track = sum(arrays[f"rel_{name}"] for name in unique_names(feature_names()))
     np.testing.assert_allclose(ak.flatten(arrays["rel_sum"]), ak.flatten(per_track), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(arrays["rel_total"], ak.sum(per_track, axis=1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(arrays["rel_absorbed"], arrays["output"] - arrays["rel_total"], atol=1e-5)
+    assert read_metadata(path) == {"note": "test", "entries": 5}
 
 
 def test_track_and_edge_branches_hold_the_relevance_of_the_jet_at_that_entry(tmp_path, model, files):
-    arrays, _, _ = written_tree(tmp_path, model, files)
+    arrays, _ = written(tmp_path, model, files[1])
     with uproot.open(files[1]) as file:
         inputs = file[TREE].arrays(list(dict.fromkeys(feature_names())))
 
-    for entry in (1, 2, 3):  # file b, read here independently of the reader
+    assert arrays["explained"].tolist() == [False, True, True, True]  # the first has a NaN feature
+    for entry in (1, 2, 3):  # read here independently of the reader
         x = torch.tensor(np.array([inputs[name][entry].to_list() for name in feature_names()], np.float32).T)
         n = len(x)
-        src = torch.arange(n).repeat_interleave(n)
-        dst = torch.arange(n).repeat(n)
-        keep = src != dst
-        graph = Data(x=x, edge_index=torch.stack([src[keep], dst[keep]]))
+        graph = Data(x=x, edge_index=fully_connected_edge_index(n))
         reference = hin_captum.attribute(model, graph, method="lrp", target=1)
-        row = arrays[5 + entry]
+        row = arrays[entry]
         for column, name in enumerate(unique_names(feature_names())):
             np.testing.assert_allclose(row[f"rel_{name}"].to_numpy(), reference.node[:, column], rtol=1e-4,
                                        atol=1e-6, err_msg=name)
-        np.testing.assert_allclose(row["rel_sum"].to_numpy(), reference.node.sum(1), rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(row["output"], reference.output.item(), rtol=1e-5)
         np.testing.assert_allclose([row["prob_QCD"], row["prob_Hbb"]], reference.prediction[0], rtol=1e-5)
-        # Edges may come in any order: compare by (source, destination).
-        written = {(s, d): (r, score) for s, d, r, score in zip(row["edge_src"].tolist(), row["edge_dst"].tolist(),
-                                                                row["edge_relevance"].tolist(),
-                                                                row["edge_score"].tolist())}
-        assert set(written) == {(s, d) for s in range(n) for d in range(n) if s != d}
+        written_edges = {(s, d): (r, score) for s, d, r, score in zip(
+            row["edge_src"].tolist(), row["edge_dst"].tolist(), row["edge_relevance"].tolist(),
+            row["edge_score"].tolist())}
+        assert set(written_edges) == {(s, d) for s in range(n) for d in range(n) if s != d}
         expected_relevance = reference.edge.sum(1)
         for e, (s, d) in enumerate(reference.edge_index.t().tolist()):
-            np.testing.assert_allclose(written[(s, d)][0], expected_relevance[e], rtol=1e-4, atol=1e-6)
-            np.testing.assert_allclose(written[(s, d)][1], reference.edge_score[e], rtol=1e-4, atol=1e-7)
-
-
-def test_max_jets_covers_the_entries_up_to_the_last_explained_jet(tmp_path, model, files):
-    arrays, _, _ = written_tree(tmp_path, model, files, max_jets=3)
-
-    assert arrays["explained"].tolist() == [True, True, False, True]
-    assert arrays["rel_n_tracks"].tolist() == [3, 4, 0, 5]
+            np.testing.assert_allclose(written_edges[(s, d)][0], expected_relevance[e], rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(written_edges[(s, d)][1], reference.edge_score[e], rtol=1e-4, atol=1e-7)
 
 
 def test_methods_without_edge_relevance_write_no_edge_branches(tmp_path, model, files):
-    arrays, _, _ = written_tree(tmp_path, model, files, method="inputxgradient")
+    arrays, _ = written(tmp_path, model, files[0], method="inputxgradient")
 
     assert "rel_n_edges" not in arrays.fields and "edge_src" not in arrays.fields
+    assert "rel_absorbed" not in arrays.fields
     assert arrays["rel_n_tracks"].tolist()[:2] == [3, 4]
 
 
 def test_the_pytorch_copy_loads_weights_only_and_matches_the_tree(tmp_path, model, files):
-    arrays, paths, table = written_tree(tmp_path, model, files)
-    copy = torch.load(paths[1], weights_only=True)
+    arrays, _ = written(tmp_path, model, files[0])
+    reader = RootJetReader(files[0])
+    table = RelevanceTable.concatenate([explain_chunk(METHODS["lrp"](model), chunk, 4, 1, CPU)
+                                        for chunk in reader.chunks(0)])
+    path = tmp_path / "copy.pt"
+    torch.save(torch_copy(table, {"note": "test"}), path)
+    copy = torch.load(path, weights_only=True)
 
     assert copy["method"] == "lrp" and copy["metadata"] == {"note": "test"}
-    assert copy["row"].tolist() == [0, 1, 3, 4, 6, 7, 8]
-    rows = copy["row"].numpy()
-    np.testing.assert_array_equal(copy["output"].numpy(), arrays["output"][rows])
+    assert copy["entry"].tolist() == [0, 1, 3, 4]
+    rows = copy["entry"].numpy()
+    np.testing.assert_allclose(copy["output"].numpy(), arrays["output"][rows], rtol=1e-5)
     node = np.stack([ak.flatten(arrays[f"rel_{name}"]).to_numpy() for name in copy["features"]], axis=1)
-    np.testing.assert_array_equal(copy["node"].numpy(), node)
+    np.testing.assert_allclose(copy["node"].numpy(), node, rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(copy["track_ptr"].diff().numpy(), arrays["rel_n_tracks"][rows])
-    np.testing.assert_array_equal(copy["edge_index"][0].numpy(), ak.flatten(arrays["edge_src"]).to_numpy())
-    quality = feature_names().index("track_quality")
-    np.testing.assert_array_equal(copy["x"][:, quality].numpy(), table.x[:, quality])
-
-
-def test_a_failure_while_writing_leaves_neither_file(tmp_path, model, files, monkeypatch):
-    jets, table = explained(model, files)
-
-    def broken_save(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        write_relevance(tmp_path / "out", table, jets.report.entries, jets.report.jets_read,
-                        tree="relevance", basket_entries=4, metadata={})
-    assert list((tmp_path / "out").iterdir()) == []
-
-
-def test_jets_out_of_input_order_are_refused(model, files):
-    _, table = explained(model, files)
-    table.entry = table.entry[::-1].copy()
-    with pytest.raises(ValueError, match="input order"):
-        friend_rows(table, [5, 4], 9)
 
 
 def test_jets_with_dropped_tracks_are_refused(model, files):
-    jets = read_root(files, max_tracks=2)
+    chunk = next(RootJetReader(files[0], max_tracks=2).chunks(0))
     with pytest.raises(InputError, match="keep all their tracks"):
-        explain_jets(METHODS["lrp"](model), jets.jets, batch_size=4, target=1, device=CPU)
+        explain_chunk(METHODS["lrp"](model), chunk, 4, 1, CPU)
 
 
-def test_concatenated_batches_equal_one_batch(model, files):
-    jets = read_root(files)
-    whole = explain_jets(METHODS["lrp"](model), jets.jets, batch_size=100, target=1, device=CPU)
-    pieces = explain_jets(METHODS["lrp"](model), jets.jets, batch_size=2, target=1, device=CPU)
+def test_batches_of_a_chunk_equal_one_batch_and_the_data_list_route(model, files):
+    chunk = next(RootJetReader(files[0], step_size=100).chunks(0))
+    whole = explain_chunk(METHODS["lrp"](model), chunk, 100, 1, CPU)
+    pieces = explain_chunk(METHODS["lrp"](model), chunk, 1, 1, CPU)
 
-    assert isinstance(pieces, RelevanceTable) and pieces.num_jets == whole.num_jets == 7
+    assert pieces.num_jets == whole.num_jets == 4
     np.testing.assert_allclose(pieces.node, whole.node, rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(pieces.edge_src, whole.edge_src)
-    np.testing.assert_array_equal(pieces.entry, whole.entry)
+    np.testing.assert_array_equal(pieces.entry, [0, 1, 3, 4])
+    graphs = Batch.from_data_list(list(chunk.graphs()))
+    listed = hin_captum.attribute(model, graphs, target=1)
+    np.testing.assert_allclose(whole.node, listed.node.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_predicted_target_explains_each_jets_argmax(tmp_path):
-    model = hin_captum.load_model(PROJECT / "pretrained" / "hin_toy.pt")
-    jets = read_root(write_toy_root(tmp_path / "toy.root", 12, seed=4))
-    table = explain_jets(METHODS["lrp"](model), jets.jets, batch_size=5, target="predicted", device=CPU)
+    model = hin_captum.load_model(bundled("pretrained/hin_toy.pt"))
+    chunk = next(RootJetReader(write_toy_root(tmp_path / "toy.root", 12, seed=4), step_size=100).chunks(0))
+    table = explain_chunk(METHODS["lrp"](model), chunk, 5, "predicted", CPU)
 
-    batch = Batch.from_data_list(jets.jets)
+    batch = Batch.from_data_list(list(chunk.graphs()))
     logits = model(batch.x, batch.edge_index, batch.batch).detach()
     assert len(set(logits.argmax(1).tolist())) == 2  # both classes occur, so a constant target would fail
     np.testing.assert_array_equal(table.target, logits.argmax(1))
     np.testing.assert_allclose(table.output, logits.max(1).values, rtol=1e-5)
+
+
+def test_a_table_selects_jets_with_their_tracks_and_edges(model, files):
+    chunk = next(RootJetReader(files[0], step_size=100).chunks(0))
+    table = explain_chunk(METHODS["lrp"](model), chunk, 100, 1, CPU)
+
+    picked = table.select([2, 0])
+
+    assert picked.num_jets == 2 and picked.tracks_per_jet.tolist() == [5, 3]
+    np.testing.assert_array_equal(picked.node[:5], table.node[table.track_slice(2)])
+    np.testing.assert_array_equal(picked.edge_relevance[20:], table.edge_relevance[table.edge_slice(0)])
+    assert table.select([]).num_jets == 0 and json.dumps(table.select([]).entry.tolist()) == "[]"

@@ -8,9 +8,9 @@ from matplotlib.collections import PathCollection
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
 from hin_captum.config import feature_names, unique_names
-from hin_captum.data import read_root, write_toy_root
+from hin_captum.data import RootJetReader, write_toy_root
 from hin_captum.methods import METHODS
-from hin_captum.output import explain_jets
+from hin_captum.output import explain_chunk
 from hin_captum.plots import jets as plots
 from hin_captum.plots.style import centred_norm, feature_labels, save_figure
 from tests.factories import random_hin
@@ -21,9 +21,8 @@ COORDINATES = {"eta": "track_etarel", "phi": "track_phirel", "pt": "track_pt"}
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     path = write_toy_root(tmp_path_factory.mktemp("toy") / "toy.root", 8, seed=2)
-    jets = read_root(path)
-    return explain_jets(METHODS["lrp"](random_hin(seed=1, hidden=8)), jets.jets, batch_size=4, target=1,
-                        device=torch.device("cpu"))
+    chunk = next(RootJetReader(path, step_size=100).chunks(0))
+    return explain_chunk(METHODS["lrp"](random_hin(seed=1, hidden=8)), chunk, 4, 1, torch.device("cpu"))
 
 
 def test_centred_norm_is_symmetric_about_zero():
@@ -39,13 +38,14 @@ def test_feature_labels_tell_repeated_features_apart():
 
 
 def test_save_figure_writes_each_format_and_no_temporary(tmp_path, table):
-    written = save_figure(plots.feature_ranking(table), tmp_path / "plots" / "ranking", ("png", "pdf"))
+    written = save_figure(plots.relevance_heatmap(table, 0, "track_pt"), tmp_path / "plots" / "ranking",
+                          ("png", "pdf"))
 
     assert [path.name for path in written] == ["ranking.png", "ranking.pdf"]
     assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written[1].read_bytes()[:5] == b"%PDF-"
     assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == ["ranking.pdf", "ranking.png"]
     with pytest.raises(ValueError, match="svg"):
-        save_figure(plots.feature_ranking(table), tmp_path / "x", ("svg",))
+        save_figure(plots.relevance_heatmap(table, 0, "track_pt"), tmp_path / "x", ("svg",))
 
 
 def test_most_confident_orders_by_hbb_probability(table):
@@ -94,6 +94,11 @@ def test_3d_plot_highlights_only_the_significant_track_pair(table):
     colour_bars = sorted(other.get_ylabel() for other in figure.axes[1:])
     assert colour_bars == ["edge score S_edge (both directions)", "track relevance (sum of R over features)"]
     assert axes.get_zlabel() == "log10 track_pt"
+    legend = axes.get_legend()  # marker sizes explained
+    assert legend.get_title().get_text() == "|R| of the track" and len(legend.get_texts()) == 3
+    assert "for the Hbb logit" in axes.get_title()
+    for axis in (axes.xaxis, axes.yaxis, axes.zaxis):  # few enough ticks not to overlap
+        assert len([tick for tick in axis.get_ticklocs()]) <= 6
 
 
 def test_3d_plot_without_edge_relevance_draws_no_edges(table):
@@ -102,32 +107,11 @@ def test_3d_plot_without_edge_relevance_draws_no_edges(table):
     assert "no edge relevance" in figure.axes[0].get_title()
 
 
-def test_feature_ranking_puts_the_most_relevant_feature_first(table):
-    node = np.full_like(table.node, 0.01)
-    node[:, 7] = -3.0  # the sign must not matter: the ranking is of |R|
-    node[:, 30] = 1.0
-    figure = plots.feature_ranking(replace(table, node=node))
-    labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
-    assert labels[:2] == [table.features[7], table.features[30]]
-    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == ["QCD", "Hbb"]
-
-
-def test_relevance_vs_value_has_a_panel_per_top_feature(table):
-    node = np.zeros_like(table.node)
-    node[:, 5], node[:, 11], node[:, 2] = 3.0, -2.0, 1.0
-    figure = plots.relevance_vs_value(replace(table, node=node), n_features=3, max_tracks=20, seed=0)
-    visible = [axes for axes in figure.axes if axes.get_visible()]
-    assert [axes.get_xlabel() for axes in visible] == [f"{table.features[k]} (input value)" for k in (5, 11, 2)]
-    assert all(len(axes.collections[0].get_offsets()) == 20 for axes in visible)
-
-
-def test_plot_jets_writes_the_four_kinds_and_nothing_for_zero(tmp_path, table):
-    settings = plots.PlotSettings(jets=2, top_features=2, scatter_tracks=50, edge_significance=2.0,
-                                  coordinates=COORDINATES)
+def test_plot_jets_writes_both_kinds_per_jet_and_nothing_for_zero(tmp_path, table):
+    settings = plots.PlotSettings(jets=2, top_features=2, edge_significance=2.0, coordinates=COORDINATES)
     written = plots.plot_jets(table, tmp_path, settings)
 
     assert sorted(path.name for path in written) == sorted(
-        ["hbb1_heatmap.png", "hbb1_3d.png", "hbb2_heatmap.png", "hbb2_3d.png", "feature_ranking.png",
-         "relevance_vs_value.png"])
+        ["hbb1_heatmap.png", "hbb1_3d.png", "hbb2_heatmap.png", "hbb2_3d.png"])
     assert plots.plot_jets(table, tmp_path / "none", plots.PlotSettings(**{**settings.__dict__, "jets": 0})) == []
     assert not (tmp_path / "none").exists()

@@ -1,6 +1,5 @@
 """scripts/attribute.py end to end: the friend tree lines up with the input jets, tracks and edges; bad input
 ends in one line with nothing written."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,8 @@ from torch_geometric.data import Data
 
 import hin_captum
 from hin_captum import cli
-from hin_captum.config import feature_names, label_branches, load_config
+from hin_captum.console import command
+from hin_captum.config import bundled, feature_names, label_branches, load_config
 from hin_captum.data import make_toy_jets
 from hin_captum.data.graphs import fully_connected_edge_index
 from hin_captum.models import InteractionNetwork, save_model
@@ -23,13 +23,15 @@ from hin_captum.models import InteractionNetwork, save_model
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "attribute.py"
 TREE = load_config("definitions")["tree"]
-MODEL = ROOT / "pretrained" / "hin_toy.pt"
+MODEL = bundled("pretrained/hin_toy.pt")
 FEATURES = feature_names()
 BRANCHES = list(dict.fromkeys(FEATURES))
 LABELS = [name for names in label_branches().values() for name in names]
 # The documented branch names: a repeated feature's second column gets "_2" (track_pt_2, ...).
 BRANCH_NAMES = [name if name not in FEATURES[:k] else f"{name}_2" for k, name in enumerate(FEATURES)]
 UNLABELED, NON_FINITE = 2, 4  # jets of the toy file the reader must drop
+SUMMARY_FIGURES = ("feature_ranking", "relevance_by_pt_rank", "edge_relevance_by_delta_r", "relevance_by_mass",
+                   "relevance_by_pt", "relevance_vs_value")
 
 
 def write_toy(path, n_jets, seed, unlabeled=(), non_finite=()):
@@ -83,11 +85,19 @@ def read_inputs(paths, entry_stop=None):
     return entries
 
 
-def check_alignment(out, inputs, model, method, target, max_jets=None, **options):
-    """The friend tree of ``method`` against the input read independently, and the relevance of a few jets
+def friend_of(out, method, paths):
+    """The friend trees of the input files, one after the other."""
+    arrays = []
+    for path in paths:
+        with uproot.open(out / method / f"{Path(path).stem}.root") as file:
+            arrays.append(file["relevance"].arrays())
+    return ak.concatenate(arrays)
+
+
+def check_alignment(out, inputs, model, method, target, max_jets=None, paths=None, **options):
+    """The friend trees of ``method`` against the input read independently, and the relevance of a few jets
     against ``hin_captum.attribute`` on that input jet alone."""
-    with uproot.open(out / method / "relevance.root") as file:
-        friend = file["relevance"].arrays()
+    friend = friend_of(out, method, paths)
     usable = [ok for _, ok in inputs]
     n_rows = len(inputs) if max_jets is None else int(np.flatnonzero(usable)[max_jets - 1]) + 1
     assert len(friend) == n_rows
@@ -121,21 +131,33 @@ def check_alignment(out, inputs, model, method, target, max_jets=None, **options
     return friend
 
 
-def test_lrp_writes_a_friend_tree_aligned_with_the_input_a_copy_and_plots(tmp_path, toy, model):
+def test_lrp_writes_a_friend_file_aligned_with_the_input_a_copy_a_summary_and_plots(tmp_path, toy, model):
     out = tmp_path / "out"
-    result = run_script(tmp_path, "--method", "lrp", "--data", toy[0], "--out", out, "--plot", 1, "--pdf")
+    result = run_script(tmp_path, "--method", "lrp", "--data", toy[0], "--out", out, "--plot", 1, "--pdf",
+                        "--torch", "--chunk-size", 5)
 
     assert result.returncode == 0, result.stderr
-    friend = check_alignment(out, read_inputs([toy[0]]), model, "lrp", "hbb")
-    assert "explained 12 jets, skipped 2 (1 unlabeled, 1 non-finite features)" in result.stdout
-    assert str(out / "lrp" / "relevance.root") in result.stdout and "jets/s" in result.stdout
-    copy = torch.load(out / "lrp" / "relevance.pt", weights_only=True)
-    assert copy["row"].tolist() == [row for row in range(14) if row not in (UNLABELED, NON_FINITE)]
-    np.testing.assert_array_equal(copy["output"].numpy(), friend["output"][copy["row"].numpy()])
+    friend = check_alignment(out, read_inputs([toy[0]]), model, "lrp", "hbb", paths=[toy[0]])
+    assert "explained 12 jets, skipped 2 (1 non-finite features, 1 unlabeled)" in result.stdout
+    assert f"wrote {out / 'lrp'}/" in result.stdout and "jets/s" in result.stdout
+    explained = friend["explained"].to_numpy()
+    absorbed = friend["rel_absorbed"].to_numpy()
+    np.testing.assert_allclose(absorbed[explained], (friend["output"] - friend["rel_total"]).to_numpy()[explained],
+                               atol=1e-4)
+    share = np.abs(absorbed).sum() / np.abs(friend["output"].to_numpy()).sum()
+    assert f"lrp: biases and epsilon kept {100 * share:.1f}% of the explained logits" in result.stdout
+    copy = torch.load(out / "lrp" / "a.pt", weights_only=True)
+    assert copy["entry"].tolist() == [row for row in range(14) if row not in (UNLABELED, NON_FINITE)]
+    np.testing.assert_array_equal(copy["output"].numpy(), friend["output"][copy["entry"].numpy()])
     names = {path.name for path in (out / "lrp").iterdir()}
-    plots = {f"{stem}.{kind}" for stem in ("hbb1_heatmap", "hbb1_3d", "feature_ranking", "relevance_vs_value")
-             for kind in ("png", "pdf")}
-    assert names == {"relevance.root", "relevance.pt"} | plots
+    plots = {f"{stem}.{kind}" for stem in ("hbb1_heatmap", "hbb1_3d", *SUMMARY_FIGURES) for kind in ("png", "pdf")}
+    assert names == {"a.root", "a.pt", "summary.root"} | plots
+
+    again = run_script(tmp_path, "--method", "lrp", "--data", toy[0], "--out", out, "--plot", 0, "--torch",
+                       "--chunk-size", 5)
+    assert again.returncode == 0, again.stderr
+    assert "skipped 1 complete file(s) of an identical earlier run" in again.stdout
+    assert "explained 12 jets, skipped 2 (1 non-finite features, 1 unlabeled)" in again.stdout
 
 
 def test_gradient_methods_on_the_bundled_default_with_max_jets_and_predicted_target(tmp_path, model):
@@ -144,12 +166,31 @@ def test_gradient_methods_on_the_bundled_default_with_max_jets_and_predicted_tar
                         "--target", "predicted", "--batch-size", 2)
 
     assert result.returncode == 0, result.stderr
-    assert "kept 5 of 5 jets; 251 entries not read (--max-jets)" in result.stdout
+    assert "explained 5 jets, skipped 0 (none); 251 entries not read (--max-jets)" in result.stdout
     out = tmp_path / "attribution"
-    inputs = read_inputs([ROOT / load_config("attribute")["data"][0]], entry_stop=5)
-    friend = check_alignment(out, inputs, model, "inputxgradient", "predicted", max_jets=5)
-    assert "edge_src" not in friend.fields
-    assert sorted(path.name for path in (out / "inputxgradient").iterdir()) == ["relevance.pt", "relevance.root"]
+    data = bundled(load_config("attribute")["data"][0])
+    inputs = read_inputs([data], entry_stop=5)
+    friend = check_alignment(out, inputs, model, "inputxgradient", "predicted", max_jets=5, paths=[data])
+    assert "edge_src" not in friend.fields and "rel_absorbed" not in friend.fields
+    assert sorted(path.name for path in (out / "inputxgradient").iterdir()) == sorted(
+        ["toy_jets.root", "summary.root", *(f"{name}.png" for name in SUMMARY_FIGURES)])
+
+
+@pytest.mark.parametrize("reference", ["zero", "data"])
+def test_the_reference_reaches_every_method_that_measures_from_one(tmp_path, toy, model, reference):
+    out = tmp_path / "out"
+    result = run_script(tmp_path, "--method", "lrp,ig", "--data", toy[1], "--out", out, "--plot", 0,
+                        "--reference", reference)
+
+    assert result.returncode == 0, result.stderr
+    inputs = read_inputs([toy[1]])
+    x0 = torch.zeros(48) if reference == "zero" else torch.from_numpy(
+        np.concatenate([x for x, ok in inputs if ok]).mean(0))
+    check_alignment(out, inputs, model, "lrp", "hbb", paths=[toy[1]], reference=x0)
+    ig = friend_of(out, "ig", [toy[1]])
+    with torch.no_grad():  # IG adds up to the logit's change from the reference jet
+        at_reference = model(x0.expand(len(inputs[0][0]), 48), fully_connected_edge_index(len(inputs[0][0])))[0, 1]
+    assert ig["rel_total"][0] == pytest.approx(float(ig["output"][0] - at_reference), abs=2e-2)
 
 
 def test_gnnexplainer_over_two_files_with_a_config(tmp_path, toy, model):
@@ -162,8 +203,7 @@ def test_gnnexplainer_over_two_files_with_a_config(tmp_path, toy, model):
                         "--out", out, "--plot", 0, "--target", "qcd", "--batch-size", 1)
 
     assert result.returncode == 0, result.stderr
-    friend = check_alignment(out, read_inputs(toy), model, "gnnexplainer", "qcd", epochs=3)
-    assert friend["file_index"].tolist() == [0] * 14 + [1] * 6
+    friend = check_alignment(out, read_inputs(toy), model, "gnnexplainer", "qcd", paths=toy, epochs=3)
     assert friend["entry"].tolist() == list(range(14)) + list(range(6))
 
 
@@ -178,23 +218,15 @@ def test_a_missing_file_ends_the_process_with_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("attribute_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def attribute(script, monkeypatch, capsys, tmp_path):
-    """Run the script's main as ``cli.run`` does, in this process (imports once: fast)."""
+def attribute(monkeypatch, capsys, tmp_path):
+    """Run ``hin-captum attribute`` as ``cli.run`` does, in this process (imports once: fast)."""
     monkeypatch.setattr(cli, "keep_freed_memory", lambda: True)
 
     def call(*arguments):
-        monkeypatch.setattr(sys, "argv", ["attribute.py", "--out", str(tmp_path / "out"), *map(str, arguments)])
+        argv = ["--out", str(tmp_path / "out"), *map(str, arguments)]
         with pytest.raises(SystemExit) as exit:
-            cli.run(script.main)
+            cli.run(lambda _: command("attribute")(argv))
         return exit.value.code, capsys.readouterr()
 
     return call
@@ -230,13 +262,15 @@ def bad_inputs(tmp_path, toy):
         "unknown method": (["--method", "lrp,shap", "--data", toy[1]], "unknown method 'shap'"),
         "LRP option": (["--method", "ig", "--epsilon", "0.1", "--data", toy[1]], "only apply to the LRP methods"),
         "bad rule": (["--rules", "bn", "--data", toy[1]], "is not PATTERN=RULE"),
+        "reference for masks": (["--method", "saliency,gnnexplainer", "--reference", "zero", "--data", toy[1]],
+                                "--reference only applies to methods that measure from a reference point"),
         "unknown layer": (["--rules", "nothing*=pass", "--data", toy[1]], "match no layer"),
     }
 
 
 CASES = ["not ROOT", "missing tree", "missing branch", "no usable jet (labels)", "no usable jet (NaN)",
          "checkpoint keys", "checkpoint features", "not a checkpoint", "cuda", "unknown method", "LRP option",
-         "bad rule", "unknown layer"]
+         "bad rule", "reference for masks", "unknown layer"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -248,8 +282,9 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_output(case, attribute, tmp_
     code, captured = attribute(*arguments)
 
     assert code == 2
-    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
-    assert message in captured.err
+    visible = captured.err.split("\r")[-1]  # a progress bar that ran is cleared from the terminal line
+    assert visible.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert message in visible
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
 
 

@@ -40,7 +40,7 @@ def test_benchmark_writes_both_parts_csv_and_plots(tmp_path):
     for variant in ("epsilon (auto)", "epsilon (data)", "gamma (auto)", "epsilon ε=0.5 (auto)"):
         assert f"| {variant} |" in report
     assert "share of \\|R\\| on planted features" in report  # escaped, or the pipes would split the cell
-    assert "goals met (of 5)" in report and "data set 'absent' skipped" in report
+    assert "goals met (of 6)" in report and "data set 'absent' skipped" in report
     assert "epsilon ε=0.1 (auto)" not in report  # the default epsilon is "epsilon (auto)" already
     assert "Chosen: **" in report
     rows = (out / "results.csv").read_text().strip().splitlines()
