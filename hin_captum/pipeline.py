@@ -13,8 +13,11 @@ and its summary inside, so:
 - the global summary (``summary.root``) is the sum of the files' summaries,
   skipped files included, and is plotted at the end.
 
-Per-jet figures of the most confident Hbb jets are drawn afterwards from the friend
-files and the input entries they point to, so they too cover skipped files.
+The same run can be spread over a Dask cluster (:mod:`hin_captum.distributed`):
+the work units are the files' chunks (the same entry ranges in every process), each
+written as a part and returned with its summary; the parts of a file are joined in
+entry order into the same friend file an in-process run writes. Per-jet figures of
+the most confident Hbb jets are drawn from the friend files afterwards.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ import uproot
 
 from .cli import atomic_path
 from .config import feature_names, unique_names
+from .data.graphs import jet_batch
 from .data.root import ReadReport, RootJetReader
 from .errors import InputError
 from .methods import METHODS, AttributionMethod
@@ -42,7 +46,9 @@ from .output.summary import RelevanceSummary, value_ranges
 from .output.table import PREDICTED, RelevanceTable, class_names, explain_chunk
 
 SUMMARY_FOLDER = "summary"
-"""Inside each friend file: the file's own summary histograms."""
+"""Inside each friend file (and part): its own summary histograms."""
+PARTS_FOLDER = ".parts"
+"""Inside a method's folder: the parts of friend files that a distributed run has not joined yet."""
 FORMAT = "hin_captum.friend/1"
 
 
@@ -67,10 +73,30 @@ class RunSettings:
     overwrite: bool = False
     torch_copy: bool = False
     seed: int = 0
+    threads: int | None = None
+    """PyTorch threads of the process (and of every Dask worker); None keeps PyTorch's choice."""
     command: str = ""
     coordinates: Mapping[str, str] = field(default_factory=lambda: {"eta": "track_etarel", "phi": "track_phirel",
                                                                      "pt": "track_pt"})
     """The features that place a track: eta and phi relative to the jet axis (for ΔR), and pT."""
+
+
+@dataclass
+class Tally:
+    """What a stretch of entries gave: its summary, what was read, and the sums behind the absorbed share."""
+
+    summary: RelevanceSummary
+    read: ReadReport = field(default_factory=ReadReport)
+    absorbed: float = 0.0
+    """Sum of ``|absorbed|`` over the jets (LRP)."""
+    logits: float = 0.0
+    """Sum of ``|logit|`` over the jets whose absorbed part is known."""
+
+    def add(self, other: "Tally") -> None:
+        self.summary = self.summary + other.summary
+        self.read.count(other.read.jets_read, other.read.jets_kept, other.read.dropped)
+        self.absorbed += other.absorbed
+        self.logits += other.logits
 
 
 @dataclass
@@ -80,7 +106,8 @@ class FileResult:
     input: str
     output: str
     status: str
-    """``written``, ``skipped`` (complete from an identical earlier run) or ``partial`` (cut by max_jets)."""
+    """``written``, ``skipped`` (complete from an identical earlier run), ``partial`` (cut by max_jets) or
+    ``failed: <reason>`` (a distributed run whose units kept failing: no friend file)."""
     jets: int = 0
     entries: int = 0
 
@@ -97,11 +124,15 @@ class MethodRun:
     summary: RelevanceSummary | None = None
     summary_path: Path | None = None
     absorbed: float = float("nan")
-    """``sum |absorbed| / sum |logit|`` over the jets explained in this run (LRP), NaN otherwise."""
+    """``sum |absorbed| / sum |logit|`` over the jets (LRP), NaN otherwise."""
 
     @property
     def jets_explained(self) -> int:
-        return sum(result.jets for result in self.files if result.status != "skipped")
+        return sum(result.jets for result in self.files if result.status in ("written", "partial"))
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [result for result in self.files if result.status.startswith("failed")]
 
 
 def output_names(files: Sequence[Path]) -> list[str]:
@@ -131,10 +162,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _matches(metadata: Mapping[str, Any] | None, signature: Mapping[str, Any]) -> bool:
+    return metadata is not None and bool(metadata.get("complete")) and all(
+        json.dumps(metadata.get(key), sort_keys=True) == json.dumps(value, sort_keys=True)
+        for key, value in signature.items())
+
+
 class SampleExplainer:
-    """Runs :class:`RunSettings`: loads the model once, then each method over every file."""
+    """Runs :class:`RunSettings`: loads the model once, then each method over every file.
+
+    The same object explains single chunk ranges into parts on Dask workers
+    (:meth:`write_part`), where one is made per worker and kept for every task.
+    """
 
     def __init__(self, settings: RunSettings) -> None:
+        if settings.threads is not None:
+            if settings.threads < 1:
+                raise InputError(f"--threads must be at least 1, got {settings.threads}")
+            torch.set_num_threads(settings.threads)
         self.settings = settings
         self.device = torch.device(settings.device)
         self.model = load_model(settings.model, map_location=self.device)
@@ -143,24 +188,42 @@ class SampleExplainer:
         self.names = output_names(self.reader.files)
         self.features = unique_names(feature_names())
         self.classes = class_names()
+        self._explainers: dict[str, AttributionMethod] = {}
 
-    def run(self, progress: Callable[[str, int], Callable[[int], None]] | None = None) -> list[MethodRun]:
-        """Every method over the sample; ``progress(method, total entries)`` returns a callback for entries done."""
+    # --- the whole run -------------------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[str, int], Callable[[int], None]] | None = None,
+            client: Any = None, retries: int = 2) -> list[MethodRun]:
+        """Every method over the sample, in this process or on the Dask ``client``'s cluster.
+
+        ``progress(method, total entries)`` returns a callback for entries done.
+        """
+        if client is not None and self.settings.max_jets is not None:
+            raise InputError("--max-jets is for a quick look in one process: leave it out with --workers or "
+                             "--scheduler")
+        self.settings = replace(self.settings, methods=self._resolved_methods())
+        plans = {name: self._plan(name) for name in self.settings.methods}  # refuse foreign outputs before any work
+        runs = []
+        for method in self.settings.methods:
+            torch.manual_seed(self.settings.seed)
+            advance = progress(method, sum(self.reader.report.entries)) if progress else (lambda entries: None)
+            if client is None:
+                runs.append(self._run_here(method, plans[method], advance))
+            else:
+                from .distributed import run_on_cluster
+                runs.append(run_on_cluster(self, client, method, plans[method], advance, retries))
+        return runs
+
+    def _resolved_methods(self) -> dict[str, dict[str, Any]]:
+        """The methods' options with the ``data`` reference replaced by the sample's mean track."""
         methods = {name: dict(options) for name, options in self.settings.methods.items()}
-        if any(options.get("reference") == "data" for options in methods.values()):
+        if any(isinstance(options.get("reference"), str) and options["reference"] == "data"
+               for options in methods.values()):
             mean = self.mean_track()
             for options in methods.values():
-                if options.get("reference") == "data":
+                if isinstance(options.get("reference"), str) and options["reference"] == "data":
                     options["reference"] = mean
-        self.settings = replace(self.settings, methods=methods)
-        explainers = {name: METHODS[name](self.model, **options) for name, options in methods.items()}
-        plans = {name: self._plan(name) for name in explainers}  # refuse a foreign output before any work
-        runs = []
-        for name, explainer in explainers.items():
-            torch.manual_seed(self.settings.seed)
-            advance = progress(name, sum(self.reader.report.entries)) if progress else (lambda entries: None)
-            runs.append(self._run_method(name, explainer, plans[name], advance))
-        return runs
+        return methods
 
     def mean_track(self) -> torch.Tensor:
         """The mean of every feature over the tracks of the sample (the first ``max_jets`` usable jets): the
@@ -174,14 +237,14 @@ class SampleExplainer:
         return torch.from_numpy(total / count).float()
 
     def signature(self, method: str, file_index: int) -> dict[str, Any]:
-        """What must match for an existing friend file to count as this run's (the run's description)."""
+        """What must match for an existing friend file (or part) to count as this run's."""
         path = self.reader.files[file_index]
         stat = path.stat()
         settings = self.settings
         return {
             "format": FORMAT, "model_sha256": self.model_digest, "method": method,
             "options": _plain(dict(settings.methods[method])), "target": settings.target,
-            "tree": self.reader.tree, "max_jets": settings.max_jets,
+            "tree": self.reader.tree, "max_jets": settings.max_jets, "step_size": settings.step_size,
             "input": {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
         }
 
@@ -192,134 +255,170 @@ class SampleExplainer:
             path = self.settings.out / method / name
             if not path.exists() or self.settings.overwrite:
                 done.append(False)
-                continue
-            metadata = read_metadata(path)
-            signature = self.signature(method, index)
-            if metadata is not None and metadata.get("complete") and all(
-                    json.dumps(metadata.get(key), sort_keys=True) == json.dumps(value, sort_keys=True)
-                    for key, value in signature.items()):
+            elif _matches(read_metadata(path), self.signature(method, index)):
                 done.append(True)
             else:
                 raise InputError(f"{path} exists but was not made by this command (other model, options, input or an "
                                  "incomplete run): pass --overwrite to redo it, or write to another --out")
         return done
 
-    def _run_method(self, method: str, explainer: AttributionMethod, done: list[bool],
-                    advance: Callable[[int], None]) -> MethodRun:
+    def finish(self, method: str, result: MethodRun, tallies: list[Tally], folder: Path, existed: bool) -> MethodRun:
+        """Close a method's run: refuse a sample without a usable jet, write the global summary."""
+        total = self.tally(method)
+        for tally in tallies:
+            total.add(tally)
+        if result.read.jets_kept == 0 and not result.failed:
+            for written in result.files:
+                Path(written.output).unlink(missing_ok=True)
+            if not existed and folder.exists() and not any(folder.iterdir()):
+                folder.rmdir()
+            raise InputError(f"no usable jets in {', '.join(map(str, self.reader.files))}: {result.read.summary()}")
+        if tallies:
+            result.summary = total.summary
+            result.summary_path = total.summary.write(folder / "summary.root")
+        result.absorbed = total.absorbed / total.logits if total.logits > 0 else float("nan")
+        return result
+
+    def skipped(self, method: str, index: int, result: MethodRun, advance: Callable[[int], None]) -> Tally:
+        """A file done by an identical earlier run: its summary and counts, read back."""
+        path = self.settings.out / method / self.names[index]
+        metadata = read_metadata(path)
+        tally = self.tally(method)
+        tally.summary = RelevanceSummary.read(path, SUMMARY_FOLDER)
+        tally.read.count(metadata["entries"], metadata["jets"], metadata["dropped"])
+        result.read.count(metadata["entries"], metadata["jets"], metadata["dropped"])
+        result.files.append(FileResult(str(self.reader.files[index]), str(path), "skipped", metadata["jets"],
+                                       metadata["entries"]))
+        advance(metadata["entries"])
+        return tally
+
+    # --- in this process -----------------------------------------------------------------------------------
+
+    def _run_here(self, method: str, done: list[bool], advance: Callable[[int], None]) -> MethodRun:
         folder = self.settings.out / method
         existed = folder.exists()
         result = MethodRun(method)
         started = time.perf_counter()
-        summaries: list[RelevanceSummary] = []
-        absorbed = [0.0, 0.0]
+        tallies: list[Tally] = []
         remaining = self.settings.max_jets
         try:
             for index, name in enumerate(self.names):
                 if remaining == 0:
                     break
-                path = folder / name
                 if done[index]:
-                    summaries.append(RelevanceSummary.read(path, SUMMARY_FOLDER))
-                    metadata = read_metadata(path)
-                    result.read.count(metadata["entries"], metadata["jets"], metadata["dropped"])
-                    result.files.append(FileResult(str(self.reader.files[index]), str(path), "skipped",
-                                                   metadata["jets"], metadata["entries"]))
-                    advance(metadata["entries"])
+                    tallies.append(self.skipped(method, index, result, advance))
                     continue
-                summary, file_result = self._write_file(method, explainer, index, path, remaining, advance, absorbed,
-                                                        result.read)
-                summaries.append(summary)
+                tally, file_result = self.write_file(method, index, folder / name, remaining, advance)
+                tallies.append(tally)
                 result.files.append(file_result)
+                result.read.count(tally.read.jets_read, tally.read.jets_kept, tally.read.dropped)
                 if remaining is not None:
                     remaining -= file_result.jets
-            if result.read.jets_kept == 0:
-                for written in result.files:
-                    Path(written.output).unlink(missing_ok=True)
-                raise InputError(f"no usable jets in {', '.join(map(str, self.reader.files))}: "
-                                 f"{result.read.summary()}")
+            result.seconds = time.perf_counter() - started
+            return self.finish(method, result, tallies, folder, existed)
         except BaseException:
             if not existed and folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()
             raise
-        result.seconds = time.perf_counter() - started
-        result.summary = sum(summaries[1:], summaries[0]) if summaries else None
-        if result.summary is not None:
-            result.summary_path = result.summary.write(folder / "summary.root")
-        result.absorbed = absorbed[0] / absorbed[1] if absorbed[1] > 0 else float("nan")
-        return result
 
-    def _write_file(self, method: str, explainer: AttributionMethod, index: int, path: Path, max_jets: int | None,
-                    advance: Callable[[int], None], absorbed: list[float], read: ReadReport,
-                    ) -> tuple[RelevanceSummary, FileResult]:
-        """Explain one input file into its friend file; return its summary."""
+    def write_file(self, method: str, index: int, path: Path, max_jets: int | None = None,
+                   advance: Callable[[int], None] = lambda entries: None) -> tuple[Tally, FileResult]:
+        """Explain one input file into its friend file (atomically), with a PyTorch copy on request."""
         settings = self.settings
-        file_read = ReadReport()
-        summary = self._empty_summary(method)
-        tables: list[RelevanceTable] = []
-        jets = entries = 0
+        tables: list[RelevanceTable] | None = [] if settings.torch_copy else None
         with ExitStack() as stack:
             temporary = stack.enter_context(atomic_path(path))
-            copy_path = stack.enter_context(atomic_path(path.with_suffix(".pt"))) if settings.torch_copy else None
+            copy_path = stack.enter_context(atomic_path(path.with_suffix(".pt"))) if tables is not None else None
             file = stack.enter_context(uproot.recreate(temporary))
             writer = FriendTreeWriter(file, settings.output_tree, settings.basket_entries)
-            pending = []  # chunks without a usable jet, written once a table gives the tree its branches
-            empty: RelevanceTable | None = None
-            for chunk in self.reader.chunks(index):
-                if max_jets is not None:
-                    chunk = chunk.head(max_jets - jets)
-                table = explain_chunk(explainer, chunk, settings.batch_size, settings.target, self.device)
-                if table is None:
-                    pending.append(chunk)
-                else:
-                    empty = table.select([])
-                    for waiting in pending:
-                        writer.extend(empty, waiting)
-                    pending.clear()
-                    writer.extend(table, chunk)
-                    summary.add(table, settings.coordinates)
-                    if table.absorbed is not None:
-                        absorbed[0] += float(np.abs(table.absorbed.astype(np.float64)).sum())
-                        absorbed[1] += float(np.abs(table.output.astype(np.float64)).sum())
-                    if copy_path is not None:
-                        tables.append(table)
-                jets += chunk.num_jets
-                entries += chunk.num_entries
-                file_read.add(chunk)
-                advance(chunk.num_entries)
-                if max_jets is not None and jets >= max_jets:
-                    break
-            for waiting in pending:
-                writer.extend(empty if empty is not None else RelevanceTable.empty(method), waiting)
-            complete = entries == self.reader.report.entries[index]
-            summary.write_into(file, SUMMARY_FOLDER)
-            writer.finish({**self.signature(method, index), "complete": complete, "command": settings.command,
-                           "jets": jets, "dropped": dict(file_read.dropped)})
+            tally = self.explain_into(writer, method, index, max_jets=max_jets, advance=advance, tables=tables)
+            complete = tally.read.jets_read == self.reader.report.entries[index]
+            tally.summary.write_into(file, SUMMARY_FOLDER)
+            writer.finish(self.description(method, index, tally, complete))
             if copy_path is not None:
-                torch.save(torch_copy(RelevanceTable.concatenate(tables) if tables else RelevanceTable.empty(method),
-                                      {"input": str(self.reader.files[index]), "method": method}), copy_path)
-        read.count(file_read.jets_read, file_read.jets_kept, file_read.dropped)
-        return summary, FileResult(str(self.reader.files[index]), str(path), "written" if complete else "partial",
-                                   jets, entries)
+                table = RelevanceTable.concatenate(tables) if tables else self.empty_table(method)
+                torch.save(torch_copy(table, {"input": str(self.reader.files[index]), "method": method}), copy_path)
+        return tally, FileResult(str(self.reader.files[index]), str(path), "written" if complete else "partial",
+                                 tally.read.jets_kept, tally.read.jets_read)
+
+    def description(self, method: str, index: int, tally: Tally, complete: bool, **extra: Any) -> dict[str, Any]:
+        """The run description written beside a friend tree (or a part)."""
+        return {**self.signature(method, index), "complete": complete, "command": self.settings.command,
+                "jets": tally.read.jets_kept, "dropped": dict(tally.read.dropped), **extra}
+
+    # --- shared by both -----------------------------------------------------------------------------------
+
+    def explainer(self, method: str) -> AttributionMethod:
+        """The method, made once per process."""
+        if method not in self._explainers:
+            self._explainers[method] = METHODS[method](self.model, **self.settings.methods[method])
+        return self._explainers[method]
+
+    def empty_table(self, method: str) -> RelevanceTable:
+        """A table of no jets with the columns the method gives (edges, absorbed), found on a two-track jet."""
+        probe = jet_batch(np.zeros((2, len(self.features)), np.float32), np.array([2]), self.device)
+        explanation = self.explainer(method).explain(probe, 0)
+        return RelevanceTable.empty(method, edges=explanation.edge is not None,
+                                    absorbed=explanation.absorbed is not None)
+
+    def tally(self, method: str) -> Tally:
+        """An empty tally: a summary of no jets."""
+        target = self.settings.target
+        return Tally(RelevanceSummary.empty(self.features, self.classes,
+                                            PREDICTED if target == PREDICTED else self.classes[int(target)], method,
+                                            value_ranges(self.model.bn, self.features)))
+
+    def explain_into(self, writer: FriendTreeWriter, method: str, index: int, start: int = 0, stop: int | None = None,
+                     max_jets: int | None = None, advance: Callable[[int], None] = lambda entries: None,
+                     tables: list[RelevanceTable] | None = None) -> Tally:
+        """Explain the chunks of file ``index`` in ``[start, stop)`` into ``writer``; return what they gave."""
+        settings = self.settings
+        explainer = self.explainer(method)
+        tally = self.tally(method)
+        empty: RelevanceTable | None = None
+        for chunk in self.reader.chunks(index, start, stop):
+            if max_jets is not None:
+                chunk = chunk.head(max_jets - tally.read.jets_kept)
+            table = explain_chunk(explainer, chunk, settings.batch_size, settings.target, self.device)
+            if table is None:
+                empty = empty if empty is not None else self.empty_table(method)
+                table = empty
+            writer.extend(table, chunk)
+            tally.summary.add(table, settings.coordinates)
+            if table.absorbed is not None:
+                tally.absorbed += float(np.abs(table.absorbed.astype(np.float64)).sum())
+                tally.logits += float(np.abs(table.output.astype(np.float64)).sum())
+            if tables is not None and table.num_jets:
+                tables.append(table)
+            tally.read.add(chunk)
+            advance(chunk.num_entries)
+            if max_jets is not None and tally.read.jets_kept >= max_jets:
+                break
+        return tally
+
+    def write_part(self, method: str, index: int, start: int, stop: int, path: Path) -> Tally:
+        """Explain the entries ``[start, stop)`` of file ``index`` into a part file (atomically): one work unit."""
+        with atomic_path(path) as temporary, uproot.recreate(temporary) as file:
+            writer = FriendTreeWriter(file, self.settings.output_tree, self.settings.basket_entries)
+            tally = self.explain_into(writer, method, index, start, stop)
+            tally.summary.write_into(file, SUMMARY_FOLDER)
+            writer.finish(self.description(method, index, tally, True, entry_start=start, entry_stop=stop,
+                                           absorbed=tally.absorbed, logits=tally.logits))
+        return tally
 
     def most_confident(self, run: MethodRun, n: int, signal: str = "Hbb") -> RelevanceTable:
         """The ``n`` jets of the run the model finds most likely ``signal``, read back from the friend files
         (their features from the input files), most confident first; ties go to the earlier file and entry."""
         candidates = []
-        for file_index, result in enumerate(run.files):
-            with uproot.open(result.output) as file:
+        outputs = {index: result.output for index, result in enumerate(run.files) if not result.status.startswith(
+            "failed")}
+        for file_index, output in outputs.items():
+            with uproot.open(output) as file:
                 arrays = file[self.settings.output_tree].arrays(["explained", f"prob_{signal}"], library="np")
             entries = np.flatnonzero(arrays["explained"])
             candidates += [(-float(arrays[f"prob_{signal}"][entry]), file_index, int(entry)) for entry in entries]
-        chosen = sorted(candidates)[:n]
         parts = []
-        for _, file_index, entry in chosen:
+        for _, file_index, entry in sorted(candidates)[:n]:
             chunk = next(self.reader.chunks(file_index, entry, entry + 1))
-            parts.append(read_friend_jets(run.files[file_index].output, self.settings.output_tree, [chunk],
-                                          run.method))
+            parts.append(read_friend_jets(outputs[file_index], self.settings.output_tree, [chunk], run.method))
         return RelevanceTable.concatenate(parts) if parts else RelevanceTable.empty(run.method)
-
-    def _empty_summary(self, method: str) -> RelevanceSummary:
-        target = self.settings.target
-        return RelevanceSummary.empty(self.features, self.classes,
-                                      PREDICTED if target == PREDICTED else self.classes[int(target)], method,
-                                      value_ranges(self.model.bn, self.features))

@@ -1,9 +1,11 @@
-"""Benchmark the whole-sample pipeline: jets/s and peak memory at growing sizes, against the LRP pass alone.
+"""Benchmark the whole-sample pipeline: jets/s and peak memory at growing sizes, and on Dask workers.
 
 Each size runs ``hin-captum attribute`` with its default options (batch size, chunk
 size, figures) in a fresh process on toy jets spread over several files, and reports
 its explain phase in jets/s and the peak resident memory of that process. The LRP pass
 alone is timed in this process on jets already in memory, at the same batch size.
+Then the same command runs with ``--workers 1`` and ``--workers 2`` (a local Dask
+cluster) on the same files, against the in-process run.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from hin_captum.cli import run
 from hin_captum.config import bundled, load_config
 from hin_captum.data import RootJetReader, write_toy_root
 from hin_captum.data.graphs import jet_batch
+from hin_captum.distributed import default_threads
 from hin_captum.methods import METHODS
 
 RATE = re.compile(r"explained (\d+) jets of (\d+) file\(s\) in ([\d.]+) s")
@@ -73,20 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in sizes:
         files = paths[: -(-size // per_file)]
-        with tempfile.TemporaryDirectory() as out:
-            command = [sys.executable, "-c", MEASURE, sys.executable, "-m", "hin_captum", "attribute",
-                       "--method", config["method"], "--data", *map(str, files), "--max-jets", str(size),
-                       "--out", out]
-            started = time.perf_counter()
-            result = subprocess.run(command, capture_output=True, text=True)
-            wall = time.perf_counter() - started
-        if result.returncode != 0:
-            print(result.stderr, file=sys.stderr)
-            return result.returncode
-        jets, _, seconds = RATE.search(result.stdout).groups()
-        rss = int(re.search(r"peak_rss_kb (\d+)", result.stderr).group(1)) / 1024
-        rows.append((size, len(files), int(jets) / float(seconds), rss, wall))
-        print(f"{size} jets: {int(jets) / float(seconds):.0f} jets/s, peak RSS {rss:.0f} MB", flush=True)
+        rate, rss, wall = attribute(config["method"], files, ["--max-jets", str(size)])
+        rows.append((size, len(files), rate, rss, wall))
+        print(f"{size} jets: {rate:.0f} jets/s, peak RSS {rss:.0f} MB", flush=True)
+    scaling = []
+    workers_files = paths[: -(-int(config["workers_jets"]) // per_file)]
+    for workers in [0, *config["workers"]]:
+        rate, _, wall = attribute(config["method"], workers_files, ["--workers", str(workers)] if workers else [])
+        scaling.append((workers, rate, wall))
+        print(f"{'in-process' if not workers else f'{workers} worker(s)'}: {rate:.0f} jets/s", flush=True)
 
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; batch size {batch_size}; "
           f"LRP pass alone on jets in memory: {alone:.0f} jets/s\n")
@@ -96,7 +94,28 @@ def main(argv: list[str] | None = None) -> int:
     for size, files, rate, rss, wall in rows:
         print(f"| {size} | {files} | {rate:.0f} | {rate / alone:.0%} | {rss:.0f} | {rss / rows[0][3]:.2f} | "
               f"{wall:.0f} |")
+    print(f"\nthe same command on {len(workers_files) * per_file} jets in {len(workers_files)} files:\n")
+    print("| run | explain phase (jets/s) | speed-up | jets per hour | wall time (s) |")
+    print("|---|---:|---:|---:|---:|")
+    for workers, rate, wall in scaling:
+        label = "in-process" if not workers else f"--workers {workers} ({default_threads(workers)} threads each)"
+        print(f"| {label} | {rate:.0f} | {rate / scaling[0][1]:.2f} | {3600 * rate:.3g} | {wall:.0f} |")
     return 0
+
+
+def attribute(method: str, files: list[Path], options: list[str]) -> tuple[float, float, float]:
+    """``hin-captum attribute`` in a fresh process: its explain phase in jets/s, peak RSS (MB) and wall time (s)."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-c", MEASURE, sys.executable, "-m", "hin_captum", "attribute", "--method", method,
+                   "--data", *map(str, files), "--out", out, *options]
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr}")
+    jets, _, seconds = RATE.search(result.stdout).groups()
+    rss = int(re.search(r"peak_rss_kb (\d+)", result.stderr).group(1)) / 1024
+    return int(jets) / float(seconds), rss, wall
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..config import bundled, load_config
+from ..distributed import dask_client, default_threads
 from ..errors import InputError
 from ..lrp import COMPOSITES, REFERENCES
 from ..methods import METHODS
@@ -61,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                               f"(default: {defaults['plots']['jets']})")
     parser.add_argument("--pdf", action="store_true", help="write every figure as PDF as well as PNG")
     parser.add_argument("--device", choices=["cpu", "cuda"], help=f"(default: {defaults['device']})")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="start a local Dask cluster of N worker processes and explain on it (default: in-process)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="explain on the Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--threads", type=int, metavar="T",
+                        help="PyTorch threads of this process, or of each worker (default: PyTorch's choice "
+                             "in-process; cores / N with --workers)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         seed=int(config["seed"]),
         command=shlex.join(sys.argv),
         coordinates=dict(config["plots"]["coordinates"]),
+        threads=args.threads if args.threads is not None else default_threads(args.workers),
     )
     sample = SampleExplainer(settings)
     check_model_inputs(sample.model, settings.model)
@@ -114,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         return bars[-1].update
 
     try:
-        runs = sample.run(progress)
+        with dask_client(args.workers, args.scheduler, settings.threads) as client:
+            runs = sample.run(progress, client, retries=int(config["retries"]))
     finally:
         for bar in bars:
             bar.close()
@@ -124,14 +134,17 @@ def run(args: argparse.Namespace) -> int:
         if result.summary is not None:
             figures += plot_summary(result.summary, folder, plots.formats, plots.top_features)
             figures += plot_jets(sample.most_confident(result, plots.jets, SIGNAL), folder, plots)
-        written = [f for f in result.files if f.status != "skipped"]
-        skipped = len(result.files) - len(written)
+        written = [f for f in result.files if f.status in ("written", "partial")]
+        skipped = len([f for f in result.files if f.status == "skipped"])
         rate = f" ({result.jets_explained / result.seconds:.3g} jets/s)" if result.seconds > 0 and written else ""
         print(f"{result.method}: explained {result.jets_explained} jets of {len(written)} file(s) in "
               f"{result.seconds:.2f} s{rate}"
               + (f"; skipped {skipped} complete file(s) of an identical earlier run (--overwrite redoes them)"
                  if skipped else "")
               + f"; wrote {folder}/ (friend files, summary.root, {len(figures)} figures)", flush=True)
+        for failed in result.failed:
+            print(f"{result.method}: no friend file for {failed.input}: its units kept failing "
+                  f"({failed.status.removeprefix('failed: ')}); rerun to retry them", file=sys.stderr, flush=True)
         if result.absorbed == result.absorbed:  # not NaN: LRP
             print(f"{result.method}: biases and epsilon kept {100 * result.absorbed:.1f}% of the explained logits "
                   "(sum |absorbed| / sum |logit| over the jets; per jet in rel_absorbed)", flush=True)
@@ -141,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"explained {read.jets_kept} jets, skipped {read.jets_read - read.jets_kept} ({dropped})"
           + (f"; {unread} entries not read (--max-jets)" if unread else "")
           + f"; {time.perf_counter() - started:.1f} s in all")
-    return 0
+    return 1 if any(result.failed for result in runs) else 0
 
 
 def _chunk_size(value: int | str) -> int | str:

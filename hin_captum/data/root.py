@@ -272,12 +272,29 @@ class RootJetReader:
                 if remaining == 0:
                     return
 
+    def chunk_ranges(self, file_index: int) -> list[tuple[int, int]]:
+        """The entry ranges ``[start, stop)`` of one file's chunks: whoever reads the file, in one process or in
+        many, cuts it at the same entries."""
+        entries = self._entries[file_index]
+        if isinstance(self.step_size, int):
+            step = self.step_size
+        else:
+            with self._open(self.files[file_index]) as tree:
+                step = max(1, int(tree.num_entries_for(self.step_size, self._branches)))
+        return [(start, min(start + step, entries)) for start in range(0, entries, step)]
+
     def chunks(self, file_index: int, entry_start: int = 0, entry_stop: int | None = None) -> Iterator[JetChunk]:
-        """The chunks of one input file, of its entries ``[entry_start, entry_stop)`` (not counted in the report)."""
+        """The chunks of one input file that lie in ``[entry_start, entry_stop)`` (not counted in the report).
+
+        A range that cuts a chunk gives that chunk's part inside it.
+        """
+        stop = self._entries[file_index] if entry_stop is None else entry_stop
+        ranges = [(max(a, entry_start), min(b, stop)) for a, b in self.chunk_ranges(file_index)
+                  if b > entry_start and a < stop]
         with self._open(self.files[file_index]) as tree:
-            for arrays, where in tree.iterate(self._branches, step_size=self.step_size, report=True,
-                                              entry_start=entry_start, entry_stop=entry_stop):
-                yield self._chunk(arrays, where.start, file_index)
+            for start, end in ranges:
+                arrays = tree.arrays(self._branches, entry_start=start, entry_stop=end)
+                yield self._chunk(arrays, start, file_index)
 
     @contextmanager
     def _open(self, path: Path) -> Iterator[Any]:

@@ -82,7 +82,11 @@ class FriendTreeWriter:
 
     def extend(self, table: RelevanceTable, chunk: JetChunk) -> None:
         """Append the entries of ``chunk`` (``table`` holds its usable jets, possibly none)."""
-        arrays = friend_arrays(table, chunk)
+        self.extend_arrays(friend_arrays(table, chunk))
+
+    def extend_arrays(self, arrays: Mapping[str, ak.Array | np.ndarray]) -> None:
+        """Append entries given as branches (:func:`friend_arrays` or :func:`tree_arrays`)."""
+        n_entries = len(next(iter(arrays.values())))
         if self.tree is None:
             counters = {"tracks": TRACK_COUNTER, "edges": EDGE_COUNTER}
             self.tree = self.file.mktree(
@@ -91,13 +95,27 @@ class FriendTreeWriter:
                 counter_name=counters.__getitem__,
                 field_name=lambda _, inner: inner,
             )
-        for start in range(0, chunk.num_entries, self.basket_entries):
+        for start in range(0, n_entries, self.basket_entries):
             self.tree.extend({name: value[start : start + self.basket_entries] for name, value in arrays.items()})
-        self.entries += chunk.num_entries
+        self.entries += n_entries
 
     def finish(self, metadata: Mapping[str, Any]) -> None:
         """Record the run's description beside the tree (JSON): the last write of a complete file."""
         self.file[METADATA_KEY] = json.dumps({**metadata, "entries": self.entries}, sort_keys=True, default=str)
+
+
+def tree_arrays(arrays: ak.Array) -> dict[str, ak.Array | np.ndarray]:
+    """A friend tree's entries as read back by uproot, grouped again as :func:`friend_arrays` gives them."""
+    edge_fields = ("edge_src", "edge_dst", "edge_relevance", "edge_score")
+    track_fields = [name for name in arrays.fields if name.startswith(TRACK_PREFIX) and name not in (
+        TRACK_COUNTER, EDGE_COUNTER, "rel_total", "rel_absorbed")]
+    grouped: dict[str, ak.Array | np.ndarray] = {
+        name: ak.to_numpy(arrays[name]) for name in arrays.fields
+        if name not in (*track_fields, *edge_fields, TRACK_COUNTER, EDGE_COUNTER)}
+    grouped["tracks"] = ak.zip({name: arrays[name] for name in track_fields}, depth_limit=2)
+    if "edge_src" in arrays.fields:
+        grouped["edges"] = ak.zip({name: arrays[name] for name in edge_fields}, depth_limit=2)
+    return grouped
 
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:

@@ -148,15 +148,17 @@ class RelevanceTable:
         )
 
     @classmethod
-    def empty(cls, method: str) -> "RelevanceTable":
-        """A table of no jets (and no edge or absorbed columns)."""
+    def empty(cls, method: str, edges: bool = False, absorbed: bool = False) -> "RelevanceTable":
+        """A table of no jets, with edge and absorbed columns if the method gives them."""
         features = unique_names(feature_names())
-        zeros = np.zeros(0, dtype=np.int64)
+        zeros, nothing = np.zeros(0, dtype=np.int64), np.zeros(0, np.float32)
         return cls(method=method, features=features, classes=class_names(),
                    x=np.zeros((0, len(features)), np.float32), node=np.zeros((0, len(features)), np.float32),
-                   tracks_per_jet=zeros, output=np.zeros(0, np.float32),
-                   prediction=np.zeros((0, len(class_names())), np.float32), target=zeros, label=zeros,
-                   file_index=zeros, entry=zeros, spectators={}, edges_per_jet=zeros)
+                   tracks_per_jet=zeros, output=nothing, prediction=np.zeros((0, len(class_names())), np.float32),
+                   target=zeros, label=zeros, file_index=zeros, entry=zeros, spectators={}, edges_per_jet=zeros,
+                   absorbed=nothing if absorbed else None, edge_src=zeros if edges else None,
+                   edge_dst=zeros if edges else None, edge_relevance=nothing if edges else None,
+                   edge_score=nothing if edges else None)
 
     def select(self, jets: Sequence[int]) -> "RelevanceTable":
         """The table of the given jets only, in the given order."""
