@@ -1,33 +1,38 @@
-"""Benchmark: LRP by hooks against plain input x gradient and explicit per-jet relevance matrices.
+"""Benchmark LRP against input x gradient (the floor), the HIN-LRP algorithm, IG and GNNExplainer, per batch size.
 
-Prints a markdown table: jets per second for each batch size, the ratio of LRP
-time to input x gradient time on the same batch, and the speed-up over the
-explicit relevance-matrix LRP (tests/lrp/reference.py, float64 numpy, one jet
-at a time, the computation the HIN-LRP code does).
+Prints markdown tables: jets per second of input x gradient and of LRP (nodes, and
+nodes + edges) at each batch size, interleaved and best of several runs, with their
+ratio and LRP's speed-up over the HIN-LRP algorithm (module by module, autograd per
+layer, one jet at a time, float32: ``hin_captum.lrp.layerwise``); IG and GNNExplainer at
+their best batch sizes; and the error and speed of reduced precision.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from captum.attr import InputXGradient
 from torch_geometric.data import Batch
 
 import hin_captum
 from hin_captum.cli import run
-from hin_captum.config import load_config
-from hin_captum.data.sources import load_jets
+from hin_captum.config import bundled, load_config
+from hin_captum.data.sources import load_jets, read_npz_jet
+from hin_captum.lrp.engine import PRECISIONS
+from hin_captum.lrp.layerwise import layerwise_relevance
+from hin_captum.output.options import torch_device
 
-# The explicit relevance-matrix LRP lives with the tests, which check the hooks against it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.lrp.reference import hin_relevance  # noqa: E402
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-def best_times(functions: list[Callable[[], object]], repeats: int) -> list[float]:
+def best_times(functions: list[Callable[[], object]], repeats: int, device: torch.device) -> list[float]:
     """Best wall time of each function over ``repeats`` rounds, after one warm-up call each.
 
     Rounds interleave the functions, so a slow spell of the machine hits all of them alike.
@@ -36,58 +41,103 @@ def best_times(functions: list[Callable[[], object]], repeats: int) -> list[floa
         function()
     best = [float("inf")] * len(functions)
     for _ in range(repeats):
-        for i, function in enumerate(functions):
+        for index, function in enumerate(functions):
+            synchronize(device)
             start = time.perf_counter()
             function()
-            best[i] = min(best[i], time.perf_counter() - start)
+            synchronize(device)
+            best[index] = min(best[index], time.perf_counter() - start)
     return best
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="bench_lrp", help="config name in configs/ or a YAML path")
+    parser.add_argument("--config", default="bench_lrp", help="config name or a YAML path")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: %(default)s)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
-
-    model = hin_captum.load_model(hin_captum.bundled(config["model"]))
+    device = torch_device(args.device)
+    model = hin_captum.load_model(bundled(config["model"]), map_location=device)
     jets, description = load_jets(config["data"])
-    epsilon, repeats = float(config["epsilon"]), int(config["repeats"])
-    print(f"model {config['model']}; {description}; torch threads {torch.get_num_threads()}\n")
+    repeats = int(config["repeats"])
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"model {config['model']}; {description}; torch {torch.__version__}; {name}\n")
 
-    matrix_jets = jets[: int(config["matrix_jets"])]
-    (matrix_seconds,) = best_times(
-        [lambda: [hin_relevance(model, jet.x, jet.edge_index, torch.zeros(jet.num_nodes, dtype=torch.long), [1],
-                                epsilon=epsilon) for jet in matrix_jets]],
-        repeats=1,
-    )
-    matrix_seconds /= len(matrix_jets)
+    layerwise_jets = [jet.to(device) for jet in jets[: int(config["layerwise_jets"])]]
+    (layerwise,) = best_times([lambda: [layerwise_relevance(model, jet.x, jet.edge_index, 1)
+                                        for jet in layerwise_jets]], 1, device)
+    layerwise /= len(layerwise_jets)
 
-    plain, lrp = InputXGradient(model), hin_captum.LRP(model, epsilon=epsilon)
+    plain, lrp = InputXGradient(model), hin_captum.LRP(model)
     rows = []
     for batch_size in config["batch_sizes"]:
-        batch = Batch.from_data_list(jets[:batch_size])
+        batch = Batch.from_data_list(jets[:batch_size]).to(device)
         arguments = (batch.edge_index, batch.batch)
         x = batch.x.detach().requires_grad_()
-        input_x_gradient, lrp_nodes, lrp_full = best_times(
-            [
-                lambda: plain.attribute(x, target=1, additional_forward_args=arguments),
-                lambda: lrp.attribute(x, target=1, additional_forward_args=arguments),
-                lambda: hin_captum.attribute(model, batch, target=1, epsilon=epsilon),
-            ],
-            repeats,
-        )
-        rows.append((batch_size, batch.num_nodes, batch.num_edges, input_x_gradient, lrp_nodes, lrp_full))
+        times = best_times([
+            lambda: plain.attribute(x, target=1, additional_forward_args=arguments),
+            lambda: lrp.attribute(x, target=1, additional_forward_args=arguments),
+            lambda: hin_captum.attribute(model, batch, target=1),
+        ], repeats, device)
+        rows.append((batch_size, batch.num_nodes, batch.num_edges, *times))
 
     print("| jets per batch | tracks | edges | input x gradient (jets/s) | LRP nodes (jets/s) | "
-          "LRP nodes + edges (jets/s) | LRP / input x gradient | LRP speed-up over per-jet matrices | "
-          "input x gradient speed-up over per-jet matrices (bound) |")
+          "LRP nodes + edges (jets/s) | LRP nodes / input x gradient | LRP nodes + edges / input x gradient | "
+          "LRP speed-up over the HIN-LRP algorithm |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for batch_size, nodes, edges, ixg, lrp_nodes, lrp_full in rows:
-        print(f"| {batch_size} | {nodes} | {edges} | {batch_size / ixg:.0f} | {batch_size / lrp_nodes:.0f} | "
-              f"{batch_size / lrp_full:.0f} | {lrp_nodes / ixg:.2f} | {matrix_seconds * batch_size / lrp_full:.0f}x | "
-              f"{matrix_seconds * batch_size / ixg:.0f}x |")
-    print(f"\nexplicit relevance matrices: {matrix_seconds * 1e3:.1f} ms per jet "
-          f"({1 / matrix_seconds:.1f} jets/s), timed on {len(matrix_jets)} jets")
+    for batch_size, nodes, edges, ixg, nodes_only, full in rows:
+        print(f"| {batch_size} | {nodes} | {edges} | {batch_size / ixg:.0f} | {batch_size / nodes_only:.0f} | "
+              f"{batch_size / full:.0f} | {nodes_only / ixg:.2f} | {full / ixg:.2f} | "
+              f"{layerwise * batch_size / full:.0f}x |")
+    print(f"\nthe HIN-LRP algorithm (one jet at a time): {layerwise * 1e3:.1f} ms per jet "
+          f"({1 / layerwise:.0f} jets/s), timed on {len(layerwise_jets)} jets")
+
+    best_lrp = min(full / size for size, _, _, _, _, full in rows)
+    ig_options = dict(config["ig"])
+    ig_sizes = ig_options.pop("batch_sizes")
+    ig_method = hin_captum.methods.METHODS["ig"](model, **ig_options)
+    ig_times = {}
+    for size in ig_sizes:
+        batch = Batch.from_data_list(jets[:size]).to(device)
+        (seconds,) = best_times([lambda: ig_method.explain(batch, 1)], 1, device)
+        ig_times[size] = seconds / size
+    ig_size = min(ig_times, key=ig_times.get)
+    gnn_options = dict(config["gnnexplainer"])
+    gnn_jets = Batch.from_data_list(jets[: gnn_options.pop("jets")]).to(device)
+    gnn_method = hin_captum.methods.METHODS["gnnexplainer"](model, **gnn_options)
+    (gnn,) = best_times([lambda: gnn_method.explain(gnn_jets, 1)], 1, device)
+    gnn /= gnn_jets.num_graphs
+    print("\n| method (at its best batch size) | ms per jet | LRP (nodes + edges) is faster by |")
+    print("|---|---:|---:|")
+    print(f"| LRP nodes + edges (batch {rows[int(np.argmin([r[5] / r[0] for r in rows]))][0]}) | "
+          f"{best_lrp * 1e3:.2f} | 1x |")
+    print(f"| HIN-LRP algorithm (one jet at a time) | {layerwise * 1e3:.2f} | {layerwise / best_lrp:.0f}x |")
+    print(f"| IG, {ig_options.get('n_steps', 50)} steps (batch {ig_size}; "
+          + ", ".join(f"{size}: {t * 1e3:.1f} ms" for size, t in ig_times.items())
+          + f") | {ig_times[ig_size] * 1e3:.1f} | {ig_times[ig_size] / best_lrp:.0f}x |")
+    print(f"| GNNExplainer, {gnn_options.get('epochs', 100)} epochs (one jet at a time) | {gnn * 1e3:.0f} | "
+          f"{gnn / best_lrp:.0f}x |")
+
+    print("\n| precision | jets | max \\|dR\\| / max \\|R\\| (nodes) | max \\|dR\\| / max \\|R\\| (edges) | "
+          f"jets/s at batch {rows[-1][0]} |")
+    print("|---|---|---:|---:|---:|")
+    sets = [(f"{config['precision_jets']} toy jets", model, Batch.from_data_list(
+        jets[: int(config["precision_jets"])]).to(device))]
+    real = Path(config["real"])
+    if (real / "hin_lrp_IN.pth").is_file():
+        real_model = hin_captum.load_model(real / "hin_lrp_IN.pth", map_location=device)
+        sets.append(("2 real CMS jets, HIN-LRP checkpoint", real_model, Batch.from_data_list(
+            [read_npz_jet(real / f"cms_jet_{k}.npz") for k in range(2)]).to(device)))
+    large = Batch.from_data_list(jets[: rows[-1][0]]).to(device)
+    for precision in PRECISIONS:
+        (seconds,) = best_times([lambda: hin_captum.attribute(model, large, target=1, precision=precision)],
+                                repeats, device)
+        for label, chosen, batch in sets:
+            exact = hin_captum.attribute(chosen, batch, target=1)
+            reduced = hin_captum.attribute(chosen, batch, target=1, precision=precision)
+            node = float((reduced.node - exact.node).abs().max() / exact.node.abs().max())
+            edge = float((reduced.edge - exact.edge).abs().max() / exact.edge.abs().max())
+            print(f"| {precision} | {label} | {node:.2g} | {edge:.2g} | {large.num_graphs / seconds:.0f} |")
     return 0
 
 

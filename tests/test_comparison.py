@@ -6,7 +6,7 @@ from hin_captum.comparison import ComparisonSettings, GroundTruth, compare, mark
 from hin_captum.data.synthetic import make_sanity_jets
 from tests.factories import random_hin
 
-SETTINGS = ComparisonSettings(batch_size=4, fractions=(0.0, 0.5, 1.0), subset_jets=3, perturbations=2, memory_jets=2)
+SETTINGS = ComparisonSettings(batch_sizes=(2, 4), fractions=(0.0, 0.5, 1.0), subset_jets=3, perturbations=2, memory_jets=2)
 
 
 def test_every_method_gets_every_score_and_the_sanity_checks_behave():
@@ -25,6 +25,7 @@ def test_every_method_gets_every_score_and_the_sanity_checks_behave():
             "fidelity+", "infidelity", "sensitivity", "sum R vs logit (corr)", "|sum R - logit| / |logit|",
             "share of |R| on planted features", "decisive feature ranked first", "rho after randomization",
             "rho vs lrp"} <= columns
+    assert by_name["lrp"].row["batch size"] in (2, 4) and by_name["gnnexplainer"].row["batch size"] == 4
     assert by_name["lrp"].row["rho vs lrp"] == 1.0
     assert by_name["random"].row["rho after randomization"] == 1.0  # blind to the model: fails the check
     assert by_name["lrp"].row["rho after randomization"] < 1.0

@@ -17,6 +17,7 @@ from ..config import bundled, load_config
 from ..distributed import dask_client, default_threads
 from ..errors import InputError
 from ..lrp import COMPOSITES, REFERENCES
+from ..lrp.engine import PRECISIONS
 from ..methods import METHODS
 from ..output import target_choices, target_class
 from ..output.options import check_model_inputs, method_options, parse_methods, parse_rules, torch_device
@@ -43,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--composite", choices=sorted(COMPOSITES), help="LRP composite")
     parser.add_argument("--rules", action="append", default=[], metavar="PATTERN=RULE[,...]",
                         help="LRP rule overrides by module name pattern, e.g. 'bn=pass,*global_mlp.0=gamma:0.5'")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="LRP matrix products in float32 (default), tf32 (NVIDIA GPUs) or bfloat16")
     parser.add_argument("--reference", choices=[*REFERENCES, "data"],
                         help="point relevance is measured from: auto (the input BatchNorm's running mean: the "
                              "average track the model was trained around), zero, or data (the mean track of the "
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     methods = parse_methods(option(args.method, "method"))
     options = method_options(methods, config.get("methods") or {},
-                             dict(epsilon=args.epsilon, composite=args.composite, rules=parse_rules(args.rules)),
+                             dict(epsilon=args.epsilon, composite=args.composite, rules=parse_rules(args.rules),
+                                  precision=args.precision),
                              reference=option(args.reference, "reference"))
     target_name = option(args.target, "target")
     out = Path(option(args.out, "output"))

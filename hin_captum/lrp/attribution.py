@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Mapping
 
 from captum._utils.common import (
@@ -13,7 +12,8 @@ from captum.attr import GradientAttribution
 from torch import Tensor, nn
 
 from .composites import Composite, make_composite
-from .engine import LRPEngine, Propagation
+from ..errors import InputError
+from .engine import PRECISIONS, Propagation, engine_for
 from .reference import Reference
 from .rules import DEFAULT_EPSILON, Rule
 
@@ -24,7 +24,8 @@ class LRP(GradientAttribution):
     ``model`` must be an ``nn.Module`` (its Linear and BatchNorm1d layers get the
     rules). Graph models take ``additional_forward_args=(edge_index, batch)``;
     ``target`` is one class for all graphs or a tensor with one class per graph.
-    Relevance is measured from ``reference`` (see :mod:`hin_captum.lrp.reference`).
+    Relevance is measured from ``reference`` (see :mod:`hin_captum.lrp.reference`);
+    ``precision`` may run the matrix products in TF32 or bfloat16 (:data:`~hin_captum.lrp.engine.PRECISIONS`).
     """
 
     def __init__(
@@ -34,12 +35,16 @@ class LRP(GradientAttribution):
         rules: Mapping[str, str | Rule] | None = None,
         epsilon: float = DEFAULT_EPSILON,
         reference: Reference = "auto",
+        precision: str = "float32",
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError("LRP needs an nn.Module: its layers carry the rules")
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
         super().__init__(model)
-        self.engine = LRPEngine(model, make_composite(composite, rules, epsilon))
+        self.engine = engine_for(model, make_composite(composite, rules, epsilon))
         self.reference = reference
+        self.precision = precision
 
     @property
     def rules(self) -> dict:
@@ -68,15 +73,17 @@ class LRP(GradientAttribution):
         target: TargetType = None,
         additional_forward_args: object = None,
         reference: Reference | Sequence[Reference] | None = None,
-        modes: Sequence[AbstractContextManager] = (),
+        edge_index: Tensor | None = None,
         track_conservation: bool = False,
     ) -> Propagation:
-        """The whole result of one pass: relevance, the model's output, references and (optionally) layer flows."""
+        """The whole result of one pass: relevance, the model's output, references, edge relevance (with
+        ``edge_index``) and (optionally) layer flows."""
         return self.engine.propagate(
             inputs,
             run=lambda xs: _run_forward(self.forward_func, xs, None, additional_forward_args),
             select=lambda output: _select_targets(output, target).sum(),
             reference=self.reference if reference is None else reference,
-            modes=modes,
+            edge_index=edge_index,
             track_conservation=track_conservation,
+            precision=self.precision,
         )

@@ -12,9 +12,10 @@ relevance, as a bias does, and GIN's ``eps`` only scales the root features.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import torch.nn.functional as F
+import torch
+
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PyGLinear
@@ -47,6 +48,7 @@ class AffineBlock:
     norm: nn.BatchNorm1d | None
     names: tuple[str, ...]
     """Qualified names of the member modules, as in ``model.named_modules()``."""
+    _folded: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -71,6 +73,19 @@ class AffineBlock:
     def out_features(self) -> int:
         return self.norm.num_features if self.norm is not None else self.linear.weight.shape[0]
 
+    def folded(self, dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
+        """:meth:`parameters`, detached and in ``dtype``, computed again only when a parameter or statistic changed
+        (its version counter moved) since the last call."""
+        tensors = [t for module in (self.linear, self.norm) if module is not None
+                   for t in (*module.parameters(recurse=False), *module.buffers(recurse=False))]
+        key = (dtype, *((t.data_ptr(), t._version) for t in tensors))
+        if self._folded.get("key") != key:
+            with torch.no_grad():
+                weight, bias = self.parameters()
+                self._folded.update(key=key, value=(weight.detach().to(dtype),
+                                                    None if bias is None else bias.detach().to(dtype)))
+        return self._folded["value"]
+
     def parameters(self) -> tuple[Tensor, Tensor | None]:
         """Folded ``(W, b)``; ``W`` is a vector (elementwise scale) for a BatchNorm on its own."""
         weight = bias = None
@@ -83,14 +98,6 @@ class AffineBlock:
             weight = scale[:, None] * weight
             bias = shift if bias is None else scale * bias + shift
         return weight, bias
-
-    @staticmethod
-    def apply(a: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        """``W a + b`` for a matrix ``W``, ``W * a + b`` for a vector ``W``."""
-        if weight.dim() == 2:
-            return F.linear(a, weight, bias)
-        out = a * weight
-        return out if bias is None else out + bias
 
 
 def _norm_scale_shift(norm: nn.BatchNorm1d) -> tuple[Tensor, Tensor]:

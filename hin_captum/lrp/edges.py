@@ -1,84 +1,83 @@
-"""Edge relevance from the gathers by ``edge_index`` (:class:`GatherCapture`) or the messages (:class:`MessageRelevance`).
+"""Edge relevance: value x LRP gradient at every gather of node features by ``edge_index``.
 
 Message passing reads node features per edge with ``x[edge_index[0]]``,
-``x[edge_index[1]]`` or ``index_select``. Those gathers are parameter-free and
-redistribute relevance exactly, so the relevance that flows through edge ``e``
-is the gathered value times its (LRP-modified) gradient. A torch function mode
-sees every gather during the forward pass and puts a gradient hook on its output.
+``x[edge_index[1]]`` or ``index_select``. Those gathers are parameter-free and pass
+relevance on exactly, so the relevance that flows through edge ``e`` is the gathered
+value times its (LRP) gradient. A layer that adds self-loops (GCNConv) gathers by an
+index that starts with ``edge_index`` and ends with the loops: the first ``E`` rows are
+the input edges, and the loops' relevance stays with their nodes (as PyG's explain masks
+do). The same capture serves every model: the interaction network, whose per-feature
+split ``[E, 2F]`` (source half, destination half) it keeps, and any PyG model.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.overrides import TorchFunctionMode
-from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
-from torch_geometric.nn import MessagePassing
-
-from ..errors import InputError
 
 SOURCE, DESTINATION = 0, 1
-
-
-def _same_index(index: object, reference: Tensor) -> bool:
-    """Whether ``index`` is ``reference`` itself, a view of the same memory, or an equal copy."""
-    if not isinstance(index, Tensor) or index.shape != reference.shape or index.dtype != reference.dtype:
-        return False
-    if (
-        index.data_ptr() == reference.data_ptr()
-        and index.stride() == reference.stride()
-        and index.device == reference.device
-    ):
-        return True
-    return bool(torch.equal(index, reference))
+_GATHERS = frozenset({Tensor.__getitem__, torch.index_select, Tensor.index_select})
 
 
 @dataclass
 class _Gather:
     side: int
     value: Tensor
+    """The gathered rows of the input edges (``[E, ...]``), measured from the reference where they are input."""
     relevance: Tensor | None = None
 
 
 class GatherCapture(TorchFunctionMode):
-    """Records value x gradient at every gather of a floating tensor by ``edge_index[0]`` or ``[1]``."""
+    """While active, records value x gradient at every gather of a floating tensor by ``edge_index[0]`` or ``[1]``.
 
-    def __init__(self, edge_index: Tensor) -> None:
+    ``inputs`` and ``references`` are the explained tensors and their reference points:
+    a gather of an explained input is measured from its reference, like the input itself.
+    """
+
+    def __init__(self, edge_index: Tensor, inputs: Sequence[Tensor] = (), references: Sequence[Tensor] = ()) -> None:
         super().__init__()
         self._sides = (edge_index[0], edge_index[1])
+        self._edges = edge_index.shape[1]
+        self._references = {id(x): x0 for x, x0 in zip(inputs, references)}
+        self._inputs = list(inputs)
         self.gathers: list[_Gather] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if not (isinstance(out, Tensor) and out.requires_grad and out.is_floating_point()):
+        if func not in _GATHERS or not (isinstance(out, Tensor) and out.requires_grad and out.is_floating_point()):
             return out
-        side = self._gather_side(func, args, kwargs)
+        side, index = self._gather_side(func, args, kwargs)
         if side is not None:
-            gather = _Gather(side, out.detach())
+            value = out.detach()[: self._edges]
+            source = args[0]
+            if any(source is x for x in self._inputs):
+                reference = self._references[id(source)]
+                value = value - (reference[index[: self._edges]] if reference.dim() == source.dim() else reference)
+            gather = _Gather(side, value)
             self.gathers.append(gather)
             out.register_hook(lambda grad, gather=gather: self._record(gather, grad))
         return out
 
-    def _gather_side(self, func, args, kwargs) -> int | None:
+    def _gather_side(self, func, args, kwargs) -> tuple[int | None, Tensor | None]:
+        """Which side of ``edge_index`` a gather reads by (and its index), or ``(None, None)``."""
         if func is Tensor.__getitem__:
             index = args[1]
-        elif func in (torch.index_select, Tensor.index_select):
+        else:
             bound = {**dict(zip(("input", "dim", "index"), args)), **kwargs}
             index = bound.get("index")
             if bound.get("dim") not in (0, -bound["input"].dim()):
-                return None
-        else:
-            return None
+                return None, None
         for side, reference in enumerate(self._sides):
-            if _same_index(index, reference):
-                return side
-        return None
+            if _starts_with(index, reference):
+                return side, index
+        return None, None
 
-    @staticmethod
-    def _record(gather: _Gather, grad: Tensor) -> None:
-        relevance = gather.value * grad
+    def _record(self, gather: _Gather, grad: Tensor) -> None:
+        relevance = gather.value * grad[: self._edges]
         gather.relevance = relevance if gather.relevance is None else gather.relevance + relevance
 
     def edge_relevance(self) -> Tensor | None:
@@ -99,28 +98,13 @@ class GatherCapture(TorchFunctionMode):
         return torch.cat([half.flatten(1) for half in halves], dim=1)
 
 
-class MessageRelevance:
-    """Relevance through every message of every ``MessagePassing`` layer, per edge of ``edge_index``.
-
-    PyG's explain hook multiplies each message by an edge mask (a fresh tensor of
-    ones here, so the forward value is unchanged); the gradient at the mask is then
-    the message times its (LRP-modified) gradient, summed over features and layers.
-    For messages made by gathering (``x_j``, or ``norm * x_j`` as in GCNConv) it
-    equals the relevance at the gather. Self-loops that a layer adds itself get no
-    mask entry, as in PyG: their relevance stays with the node.
-    """
-
-    def __init__(self, model: nn.Module, edge_index: Tensor, dtype: torch.dtype = torch.float32) -> None:
-        self.model = model
-        self.edge_index = edge_index
-        self.mask = torch.ones(edge_index.size(1), dtype=dtype, device=edge_index.device, requires_grad=True)
-
-    def __enter__(self) -> "MessageRelevance":
-        if not any(isinstance(module, MessagePassing) for module in self.model.modules()):
-            raise InputError(f"{type(self.model).__name__} has no MessagePassing layer, so no edge relevance: "
-                             "explain it with edge_mask_type=None")
-        set_masks(self.model, self.mask, self.edge_index, apply_sigmoid=False)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        clear_masks(self.model)
+def _starts_with(index: object, reference: Tensor) -> bool:
+    """Whether ``index`` is ``reference`` (the same memory, or equal values) or begins with it (appended loops)."""
+    if not isinstance(index, Tensor) or index.dim() != 1 or index.dtype != reference.dtype:
+        return False
+    if index.shape == reference.shape and index.data_ptr() == reference.data_ptr() \
+            and index.stride() == reference.stride() and index.device == reference.device:
+        return True
+    if index.shape[0] < reference.shape[0]:
+        return False
+    return bool(torch.equal(index[: reference.shape[0]], reference))

@@ -12,24 +12,31 @@ The input relevance is measured from a reference point ``x0``
 (:mod:`hin_captum.lrp.reference`): the block that reads an explained input sees
 ``x - x0`` as its input and ``b + W x0`` as its bias, and deposits its input
 relevance directly; any other path from the input contributes ``(x - x0) * gradient``.
-The Captum class, the attribution registry and PyG's ``LRPExplainer`` all call here.
+Edge relevance comes from the gathers by ``edge_index`` (:mod:`hin_captum.lrp.edges`).
+The Captum class, the attribution registry and PyG's ``LRPExplainer`` all call here,
+through :func:`engine_for`, which makes one engine per model and composite and finds
+the blocks, assigns the rules and runs the operation guard only when the model's
+modules change.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import Tensor, nn
 
+from ..errors import InputError
 from ..models.modes import eval_mode
 from .canonization import AffineBlock, find_affine_blocks, propagation_biases
 from .composites import Composite
 from .core import Affine
+from .edges import GatherCapture
 from .guard import OperationGuard, watch_like
-from .reference import Reference, resolve_references
+from .reference import Reference, resolve_references, structure
 from .rules import Rule
 
 
@@ -95,8 +102,8 @@ class Propagation:
     output: Tensor
     """The model's output (detached)."""
     references: tuple[Tensor, ...]
-    leaf_gradients: tuple[Tensor, ...] = ()
-    """LRP gradients at the extra ``leaves`` (for example PyG's edge masks); zero where the output does not reach."""
+    edge: Tensor | None = None
+    """Relevance through each edge of the given ``edge_index`` (``[E, 2F]`` or ``[E, 2]``), None without one."""
     flows: list[LayerFlow] = field(default_factory=list)
     """Per-layer relevance flows, when conservation was tracked."""
 
@@ -108,6 +115,8 @@ class LRPEngine:
         self.model = model
         self.blocks = find_affine_blocks(model)
         self.rules: dict[AffineBlock, Rule] = composite.assign(self.blocks)
+        self.guarded = False
+        """Whether a forward pass of the model went through the operation guard (it then need not again)."""
 
     def propagate(
         self,
@@ -115,36 +124,75 @@ class LRPEngine:
         run: Callable[[tuple[Tensor, ...]], Tensor],
         select: Callable[[Tensor], Tensor],
         reference: Reference | Sequence[Reference] = "auto",
-        leaves: Sequence[Tensor] = (),
-        modes: Sequence[AbstractContextManager] = (),
+        edge_index: Tensor | None = None,
         track_conservation: bool = False,
+        precision: str = "float32",
     ) -> Propagation:
         """One forward pass ``run(inputs)``, then the LRP backward pass from ``select(output)`` (a scalar).
 
-        ``modes`` are entered around the forward pass (edge capture); ``leaves`` are
-        further tensors whose LRP gradient is wanted. The model runs in eval mode,
-        with gradients on, and its modes are restored afterwards.
+        With ``edge_index``, the relevance through its edges is read at the gathers.
+        ``precision`` (:data:`PRECISIONS`) may run the matrix products in TF32 or
+        bfloat16. The model runs in eval mode, with gradients on, and its modes are
+        restored afterwards.
         """
         inputs = tuple(x.detach().requires_grad_() for x in inputs)
-        leaves = tuple(leaves)
-        with eval_mode(self.model), torch.enable_grad():
+        with eval_mode(self.model), torch.enable_grad(), reduced_precision(precision, inputs[0].device):
             references = resolve_references(reference, self.model, inputs, run)
             session = _Session(self, inputs, references, track_conservation)
+            capture = None if edge_index is None else GatherCapture(edge_index, inputs, references)
             with ExitStack() as stack:
                 stack.enter_context(session)
-                stack.enter_context(OperationGuard(self.model, inputs))
-                for mode in modes:
-                    stack.enter_context(mode)
+                if not self.guarded:
+                    stack.enter_context(OperationGuard(self.model, inputs))
+                if capture is not None:
+                    stack.enter_context(capture)
                 output = run(inputs)
                 score = select(output)
-            gradients = torch.autograd.grad(score, inputs + leaves, allow_unused=True)
+            self.guarded = True
+            gradients = torch.autograd.grad(score, inputs, allow_unused=True)
         relevance = tuple(
             session.deposits[index] + (x.detach() - x0) * _or_zeros(gradients[index], x)
             for index, (x, x0) in enumerate(zip(inputs, references))
         )
-        return Propagation(relevance, output.detach(), references, tuple(
-            _or_zeros(gradient, leaf) for gradient, leaf in zip(gradients[len(inputs):], leaves)
-        ), session.flows)
+        edge = None if capture is None else capture.edge_relevance()
+        return Propagation(relevance, output.detach(), references, edge, session.flows)
+
+
+PRECISIONS = ("float32", "tf32", "bfloat16")
+"""Matrix products in float32 (default), in TF32 (NVIDIA GPUs since Ampere; no effect on a CPU) or in bfloat16
+(autocast; the rules compute in the blocks' bfloat16 outputs)."""
+
+
+@contextmanager
+def reduced_precision(precision: str, device: torch.device) -> Iterator[None]:
+    """The matrix products of the pass in ``precision``; the previous settings come back afterwards."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    if precision == "bfloat16":
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+        return
+    allowed = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = allowed
+
+
+_ENGINES: "WeakKeyDictionary[nn.Module, dict[tuple, LRPEngine]]" = WeakKeyDictionary()
+
+
+def engine_for(model: nn.Module, composite: Composite) -> LRPEngine:
+    """The engine of ``model`` under ``composite``: made once, and again only if the model's modules change
+    (then its rules are assigned and its operations checked afresh)."""
+    engines = _ENGINES.setdefault(model, {})
+    key = (repr(composite), structure(model))
+    if key not in engines:
+        for stale in [k for k in engines if k[0] == key[0]]:
+            del engines[stale]
+        engines[key] = LRPEngine(model, composite)
+    return engines[key]
 
 
 def _or_zeros(gradient: Tensor | None, like: Tensor) -> Tensor:
@@ -196,15 +244,15 @@ class _Session:
         a = self._block_inputs.pop(block, None) if block.first is not block.last else args[0]
         if not (isinstance(z, Tensor) and z.requires_grad and isinstance(a, Tensor)):
             return None
-        with torch.no_grad():
-            weight, bias = (value.detach() if value is not None else None for value in block.parameters())
+        dtype = z.dtype  # the block's own precision (bfloat16 under autocast): the rule computes in it too
+        weight, bias = block.folded(dtype)
         index = self._input_index(a)
         if index is None:
-            layer = Affine(a.detach(), weight, bias, z.detach(), norm=block.input_norm)
+            layer = Affine(a.detach().to(dtype), weight, bias, z.detach(), norm=block.input_norm)
         else:
-            origin = self.references[index]
+            origin = self.references[index].to(dtype)
             shift = Affine.forward(origin, weight)  # W x0: the part of z the reference accounts for
-            layer = Affine(a.detach() - origin, weight, shift if bias is None else bias + shift, z.detach(),
+            layer = Affine(a.detach().to(dtype) - origin, weight, shift if bias is None else bias + shift, z.detach(),
                            origin=origin, norm=block.input_norm)
         flow = LayerFlow(block.name, rule.name) if self.track_conservation else None
         if flow is not None:

@@ -6,7 +6,9 @@ from typing import Mapping
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from ..lrp import DEFAULT_EPSILON, ConservationReport, GatherCapture, LRPEngine, Reference, Rule, make_composite
+from ..lrp import DEFAULT_EPSILON, ConservationReport, Reference, Rule, make_composite
+from ..errors import InputError
+from ..lrp.engine import PRECISIONS, engine_for
 from ..lrp.composites import Composite
 from .base import AttributionMethod, register
 from .explanation import Explanation, explanation_of
@@ -18,6 +20,7 @@ class LRPMethod(AttributionMethod):
 
     Relevance is measured from ``reference`` (default: the input BatchNorm's running
     mean); what biases and epsilon keep is in ``Explanation.absorbed`` per jet.
+    ``precision="tf32"`` or ``"bfloat16"`` runs the matrix products in reduced precision.
     """
 
     name = "lrp"
@@ -32,24 +35,28 @@ class LRPMethod(AttributionMethod):
         epsilon: float = DEFAULT_EPSILON,
         reference: Reference = "auto",
         conservation: bool = False,
+        precision: str = "float32",
     ) -> None:
         super().__init__(model)
-        self.engine = LRPEngine(model, make_composite(composite or self.default_composite, rules, epsilon))
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+        self.engine = engine_for(model, make_composite(composite or self.default_composite, rules, epsilon))
         self.reference = reference
         self.conservation = conservation
+        self.precision = precision
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        capture = GatherCapture(data.edge_index)
         result = self.engine.propagate(
             (data.x,),
             run=lambda xs: self.model(xs[0], data.edge_index, data.batch),
             select=lambda output: output.gather(1, target[:, None]).sum(),
             reference=self.reference,
-            modes=(capture,),
+            edge_index=data.edge_index,
             track_conservation=self.conservation,
+            precision=self.precision,
         )
-        explanation = explanation_of(self.name, data, target, result.output, result.relevance[0],
-                                     capture.edge_relevance(), reference=result.references[0])
+        explanation = explanation_of(self.name, data, target, result.output, result.relevance[0], result.edge,
+                                     reference=result.references[0])
         explanation.absorbed = explanation.output - explanation.node_relevance_per_graph()
         if self.conservation:
             explanation.conservation = ConservationReport(

@@ -8,7 +8,8 @@
 
 The masks are signed relevance, not importances in [0, 1]: ``node_mask`` sums
 (over nodes and features) to the explained outputs, up to what biases and epsilon
-keep, and ``edge_mask`` is the relevance through each edge's messages.
+keep, and ``edge_mask`` is the relevance through each edge, read at the gathers of
+node features by ``edge_index`` (a layer's own self-loops stay with their nodes).
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from torch import Tensor, nn
 from torch_geometric.explain import Explanation
 from torch_geometric.explain.algorithm import ExplainerAlgorithm
 from torch_geometric.explain.config import MaskType, ModelMode, ModelReturnType
+from torch_geometric.nn import MessagePassing
 
 from ..errors import InputError
-from ..lrp import DEFAULT_EPSILON, LRPEngine, Reference, Rule, make_composite
+from ..lrp import DEFAULT_EPSILON, Reference, Rule, make_composite
 from ..lrp.composites import Composite
-from ..lrp.edges import MessageRelevance
-from ..lrp.reference import structure
+from ..lrp.engine import engine_for
 
 NODE_MASK_TYPES = (None, MaskType.attributes, MaskType.object, MaskType.common_attributes)
 EDGE_MASK_TYPES = (None, MaskType.object)
@@ -48,17 +49,12 @@ class LRPExplainer(ExplainerAlgorithm):
         rules: Mapping[str, str | Rule] | None = None,
         epsilon: float = DEFAULT_EPSILON,
         reference: Reference = "auto",
+        precision: str = "float32",
     ) -> None:
         super().__init__()
         self.composite = make_composite(composite, rules, epsilon)
         self.reference = reference
-        self._engine: tuple[nn.Module, tuple, LRPEngine] | None = None
-
-    def engine(self, model: nn.Module) -> LRPEngine:
-        """The LRP engine of ``model``, made again only when another model (or a changed one) comes."""
-        if self._engine is None or self._engine[0] is not model or self._engine[1] != structure(model):
-            self._engine = (model, structure(model), LRPEngine(model, self.composite))
-        return self._engine[2]
+        self.precision = precision
 
     def supports(self) -> bool:
         config, model = self.explainer_config, self.model_config
@@ -81,19 +77,23 @@ class LRPExplainer(ExplainerAlgorithm):
         index: int | Tensor | None = None,
         **kwargs: Any,
     ) -> Explanation:
-        messages = None
-        if self.explainer_config.edge_mask_type is not None:
-            messages = MessageRelevance(model, edge_index, dtype=x.dtype)
-        result = self.engine(model).propagate(
+        edges = self.explainer_config.edge_mask_type is not None
+        if edges and not any(isinstance(module, MessagePassing) for module in model.modules()):
+            raise InputError(f"{type(model).__name__} has no MessagePassing layer, so no edge relevance: "
+                             "explain it with edge_mask_type=None")
+        result = engine_for(model, self.composite).propagate(
             (x,),
             run=lambda xs: model(xs[0], edge_index, **kwargs),
             select=lambda output: self._explained_output(output, target, index),
             reference=self.reference,
-            leaves=() if messages is None else (messages.mask,),
-            modes=() if messages is None else (messages,),
+            edge_index=edge_index if edges else None,
+            precision=self.precision,
         )
         node = result.relevance[0]
-        edge = None if messages is None else result.leaf_gradients[0]
+        edge = None
+        if edges:
+            edge = torch.zeros(edge_index.shape[1], dtype=x.dtype, device=x.device) if result.edge is None \
+                else result.edge.sum(1)
         return Explanation(node_mask=self._node_mask(node), edge_mask=edge)
 
     def _explained_output(self, output: Tensor, target: Tensor, index: int | Tensor | None) -> Tensor:

@@ -152,3 +152,58 @@ def test_the_report_accounts_for_the_bias_a_gcn_adds_after_aggregating():
     assert [layer.name for layer in biases] == ["convs.0.bias", "convs.1.bias"]
     assert all(abs(layer.absorbed) > 1e-4 for layer in biases)
     assert abs(report.residual) < 1e-5 * (abs(report.absorbed) + float(report.output.abs().sum()))
+
+
+def test_gcn_edges_through_attribute_are_the_message_shares_and_self_loops_stay_with_the_nodes():
+    """A bias-free one-layer GCN in float64: relevance per input edge is its message's share, computed by hand."""
+    from torch_geometric import nn as pyg
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    torch.manual_seed(0)
+    conv, head = pyg.GCNConv(5, 6, bias=False).double(), nn.Linear(6, 3, bias=False).double()
+
+    class OneLayer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = conv, head
+
+        def forward(self, x, edge_index, batch):
+            return self.head(pyg.global_add_pool(self.conv(x, edge_index).relu(), batch))
+
+    model, data = OneLayer().eval(), random_graphs(dtype=torch.float64)
+    explanation = hin_captum.attribute(model, data, target=2, epsilon=0.0, reference="zero")
+
+    looped, weight = gcn_norm(data.edge_index, num_nodes=data.num_nodes, add_self_loops=True, dtype=torch.float64)
+    messages = weight[:, None] * (data.x @ conv.lin.weight.T)[looped[0]]
+    pre = torch.zeros(data.num_nodes, 6, dtype=torch.float64).index_add_(0, looped[1], messages)
+    share = (messages * (head.weight[2] * (pre > 0))[looped[1]]).sum(1)
+    assert explanation.edge.shape == (data.num_edges, 12)  # per input edge and feature: source half, destination half
+    source, destination = explanation.edge[:, :6].sum(1), explanation.edge[:, 6:]
+    torch.testing.assert_close(source, share[: data.num_edges], rtol=1e-9, atol=1e-12)
+    assert destination.abs().max() == 0  # GCN gathers only by source
+    loops = share[data.num_edges :].sum()  # the self-loops' part stays with the nodes
+    torch.testing.assert_close(source.sum() + loops, explanation.output.sum())
+    torch.testing.assert_close(explanation.node.sum(), explanation.output.sum())
+
+
+def test_the_guard_runs_once_per_model_and_again_when_the_model_changes(monkeypatch):
+    from hin_captum.lrp import guard as guard_module
+
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
+    entered = []
+    original = guard_module.OperationGuard.__enter__
+    monkeypatch.setattr(guard_module.OperationGuard, "__enter__", lambda self: entered.append(1) or original(self))
+    x = torch.randn(3, 4)
+
+    LRP(model).attribute(x, target=0)
+    LRP(model).attribute(x, target=1)
+    assert len(entered) == 1  # the second call found the model checked
+
+    class Gate(nn.Module):  # no parameters, no module LRP refuses by type: only the guard can tell
+        def forward(self, h):
+            return h * torch.sigmoid(h)
+
+    model[1] = Gate()  # the same object, another model now
+    with pytest.raises(UnsupportedModuleError, match="'sigmoid' is not piecewise linear"):
+        LRP(model).attribute(x, target=0)
+    assert len(entered) == 2

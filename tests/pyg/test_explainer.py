@@ -19,7 +19,7 @@ from tests.pyg.models import (
     BASIC_MODELS, CLASSES, CONVOLUTIONS, FEATURES, HIDDEN, POOLS, basic_model, graph_classifier, random_graphs,
 )
 
-NODE = 3
+NODE = 7  # its output depends on the input in every test model (node 3 of EdgeCNN with biases does not)
 TINY = 1e-9
 """Epsilon of the checks: relevance is conserved exactly only as epsilon goes to 0 (the default, 0.1, absorbs some)."""
 

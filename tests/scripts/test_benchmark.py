@@ -26,7 +26,7 @@ CONFIG = {
     "methods": {"datasets": ["sanity"], "jets": 5, "list": {"lrp": {}, "ig": {"n_steps": 4}, "random": {}}},
     "composites": {"datasets": ["sanity", "absent"], "baselines": {"ig": {"n_steps": 4}},
                    "composites": ["epsilon", "gamma"], "references": ["auto", "data"], "epsilons": [0.1, 0.5]},
-    "metrics": {"batch_size": 3, "fractions": [0.0, 0.5, 1.0], "subset_jets": 2, "perturbations": 2,
+    "metrics": {"batch_sizes": [3], "fractions": [0.0, 0.5, 1.0], "subset_jets": 2, "perturbations": 2,
                 "memory_jets": 1},
 }
 
