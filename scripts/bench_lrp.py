@@ -92,6 +92,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthe HIN-LRP algorithm (one jet at a time): {layerwise * 1e3:.1f} ms per jet "
           f"({1 / layerwise:.0f} jets/s), timed on {len(layerwise_jets)} jets")
 
+    real = Path(config["real"])
+    real_model, real_jets = None, []
+    if (real / "hin_lrp_IN.pth").is_file():
+        real_model = hin_captum.load_model(real / "hin_lrp_IN.pth", map_location=device)
+        real_jets = [read_npz_jet(real / f"cms_jet_{k}.npz").to(device) for k in range(2)]
+        print("\nreal CMS jets, HIN-LRP checkpoint, one jet per call (HIN-LRP's own code: "
+              f"{config['anchor_ms'][0]} and {config['anchor_ms'][1]} ms, ../shared/reference/README.md)\n")
+        print("| jet | tracks | input x gradient (ms) | LRP nodes + edges (ms) | LRP / input x gradient | "
+              "HIN-LRP algorithm (ms) | its time / LRP |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        real_plain = InputXGradient(real_model)
+        for index, jet in enumerate(real_jets):
+            x = jet.x.detach().requires_grad_()
+            ixg, full, per_layer = best_times([
+                lambda: real_plain.attribute(x, target=1, additional_forward_args=(jet.edge_index, jet.batch)),
+                lambda: hin_captum.attribute(real_model, jet, target=1),
+                lambda: layerwise_relevance(real_model, jet.x, jet.edge_index, 1),
+            ], repeats, device)
+            print(f"| {index} | {jet.num_nodes} | {ixg * 1e3:.1f} | {full * 1e3:.1f} | {full / ixg:.2f} | "
+                  f"{per_layer * 1e3:.1f} | {per_layer / full:.1f}x |")
+
     best_lrp = min(full / size for size, _, _, _, _, full in rows)
     ig_options = dict(config["ig"])
     ig_sizes = ig_options.pop("batch_sizes")
@@ -123,11 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|")
     sets = [(f"{config['precision_jets']} toy jets", model, Batch.from_data_list(
         jets[: int(config["precision_jets"])]).to(device))]
-    real = Path(config["real"])
-    if (real / "hin_lrp_IN.pth").is_file():
-        real_model = hin_captum.load_model(real / "hin_lrp_IN.pth", map_location=device)
-        sets.append(("2 real CMS jets, HIN-LRP checkpoint", real_model, Batch.from_data_list(
-            [read_npz_jet(real / f"cms_jet_{k}.npz") for k in range(2)]).to(device)))
+    if real_model is not None:
+        sets.append(("2 real CMS jets, HIN-LRP checkpoint", real_model, Batch.from_data_list(real_jets)))
     large = Batch.from_data_list(jets[: rows[-1][0]]).to(device)
     for precision in PRECISIONS:
         (seconds,) = best_times([lambda: hin_captum.attribute(model, large, target=1, precision=precision)],
