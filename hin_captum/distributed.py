@@ -27,7 +27,7 @@ from typing import Any
 
 import uproot
 
-from .cli import atomic_path
+from .cli import atomic_path, keep_freed_memory
 from .errors import InputError
 from .output.files import FriendTreeWriter, read_metadata, tree_arrays
 from .output.summary import RelevanceSummary
@@ -44,6 +44,7 @@ def explain_part(settings: RunSettings, token: str, method: str, index: int, sta
     sample = _SAMPLES.get(token)
     if sample is None:
         _SAMPLES.clear()  # one run at a time per worker
+        keep_freed_memory()  # the nanny's MALLOC_TRIM_THRESHOLD_ would return, and zero-fill, every batch's memory
         sample = _SAMPLES[token] = SampleExplainer(settings)
     return sample.write_part(method, index, start, stop, Path(path))
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import uproot
 
-from .cli import atomic_path
+from .cli import atomic_path, release_freed_memory
 from .config import feature_names, unique_names
 from .data.graphs import jet_batch
 from .data.root import ReadReport, RootJetReader
@@ -392,6 +392,8 @@ class SampleExplainer:
                 tables.append(table)
             tally.read.add(chunk)
             advance(chunk.num_entries)
+            del table, chunk
+            release_freed_memory()
             if max_jets is not None and tally.read.jets_kept >= max_jets:
                 break
         return tally

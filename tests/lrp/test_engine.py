@@ -8,7 +8,7 @@ from torch import nn
 import hin_captum
 from hin_captum.lrp import LRP, UnsupportedModuleError
 from tests.factories import jet_batch, random_hin
-from tests.pyg.models import graph_classifier, random_graphs
+from tests.pyg.models import OneLayerGCN, gcn_message_shares, graph_classifier, random_graphs
 
 
 def hooks_of(model: nn.Module) -> int:
@@ -156,27 +156,10 @@ def test_the_report_accounts_for_the_bias_a_gcn_adds_after_aggregating():
 
 def test_gcn_edges_through_attribute_are_the_message_shares_and_self_loops_stay_with_the_nodes():
     """A bias-free one-layer GCN in float64: relevance per input edge is its message's share, computed by hand."""
-    from torch_geometric import nn as pyg
-    from torch_geometric.nn.conv.gcn_conv import gcn_norm
-
-    torch.manual_seed(0)
-    conv, head = pyg.GCNConv(5, 6, bias=False).double(), nn.Linear(6, 3, bias=False).double()
-
-    class OneLayer(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv, self.head = conv, head
-
-        def forward(self, x, edge_index, batch):
-            return self.head(pyg.global_add_pool(self.conv(x, edge_index).relu(), batch))
-
-    model, data = OneLayer().eval(), random_graphs(dtype=torch.float64)
+    model, data = OneLayerGCN(hidden=6).eval(), random_graphs(dtype=torch.float64)
     explanation = hin_captum.attribute(model, data, target=2, epsilon=0.0, reference="zero")
 
-    looped, weight = gcn_norm(data.edge_index, num_nodes=data.num_nodes, add_self_loops=True, dtype=torch.float64)
-    messages = weight[:, None] * (data.x @ conv.lin.weight.T)[looped[0]]
-    pre = torch.zeros(data.num_nodes, 6, dtype=torch.float64).index_add_(0, looped[1], messages)
-    share = (messages * (head.weight[2] * (pre > 0))[looped[1]]).sum(1)
+    share, _ = gcn_message_shares(model, data, torch.full((data.num_graphs,), 2))
     assert explanation.edge.shape == (data.num_edges, 12)  # per input edge and feature: source half, destination half
     source, destination = explanation.edge[:, :6].sum(1), explanation.edge[:, 6:]
     torch.testing.assert_close(source, share[: data.num_edges], rtol=1e-9, atol=1e-12)

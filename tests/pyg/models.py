@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch_geometric import nn as pyg
 from torch_geometric.data import Batch, Data
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import erdos_renyi_graph
 
 from tests.factories import randomize_norms
@@ -93,3 +94,29 @@ def random_graphs(sizes=(6, 9, 4), seed: int = 0, dtype=torch.float32) -> Batch:
         Data(x=torch.randn(size, FEATURES, dtype=dtype), edge_index=erdos_renyi_graph(size, 0.4, directed=True))
         for size in sizes
     ])
+
+
+class OneLayerGCN(nn.Module):
+    """A bias-free GCNConv, ReLU, sum pooling and a bias-free linear head, in float64: small enough to do by hand."""
+
+    def __init__(self, hidden: int = HIDDEN, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv = pyg.GCNConv(FEATURES, hidden, bias=False).double()
+        self.head = nn.Linear(hidden, CLASSES, bias=False).double()
+
+    def forward(self, x, edge_index, batch):
+        return self.head(pyg.global_add_pool(self.conv(x, edge_index).relu(), batch))
+
+
+def gcn_message_shares(model: OneLayerGCN, data: Batch, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """LRP-0 by hand: message ``e`` of the GCN's looped graph carries ``m_e . (head_t * [pre > 0])`` at its destination.
+
+    Returns the share of every looped edge (input edges first, then PyG's self-loops) and the looped ``edge_index``.
+    """
+    looped, weight = gcn_norm(data.edge_index, num_nodes=data.num_nodes, add_self_loops=True, dtype=data.x.dtype)
+    source, destination = looped
+    messages = weight[:, None] * (data.x @ model.conv.lin.weight.T)[source]
+    pre = torch.zeros(data.num_nodes, messages.shape[1], dtype=data.x.dtype).index_add_(0, destination, messages)
+    upper = model.head.weight[targets[data.batch]] * (pre > 0)
+    return (messages * upper[destination]).sum(1), looped

@@ -6,7 +6,6 @@ from torch import nn
 from torch_geometric import nn as pyg
 from torch_geometric.explain import Explainer
 from torch_geometric.explain.metric import fidelity
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import k_hop_subgraph, scatter
 
 import hin_captum
@@ -16,7 +15,8 @@ from hin_captum.methods.captum_lrp import epsilon_rules_for_captum
 from hin_captum.pyg import LRPExplainer
 from tests.factories import jet_batch, random_hin
 from tests.pyg.models import (
-    BASIC_MODELS, CLASSES, CONVOLUTIONS, FEATURES, HIDDEN, POOLS, basic_model, graph_classifier, random_graphs,
+    BASIC_MODELS, CLASSES, CONVOLUTIONS, FEATURES, HIDDEN, POOLS, OneLayerGCN, basic_model, gcn_message_shares,
+    graph_classifier, random_graphs,
 )
 
 NODE = 7  # its output depends on the input in every test model (node 3 of EdgeCNN with biases does not)
@@ -114,26 +114,10 @@ def test_edge_relevance_is_finite_with_one_value_per_edge(spec):
 
 def test_gcn_edge_relevance_is_each_messages_share_computed_by_hand_in_float64():
     """One GCNConv, ReLU, sum pooling, a linear head, no biases, LRP-0: edge e carries m_e . (head_t * [pre > 0])."""
-    torch.manual_seed(0)
-    conv, head = pyg.GCNConv(FEATURES, HIDDEN, bias=False).double(), nn.Linear(HIDDEN, CLASSES, bias=False).double()
-
-    class OneLayer(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv, self.head = conv, head
-
-        def forward(self, x, edge_index, batch):
-            return self.head(pyg.global_add_pool(self.conv(x, edge_index).relu(), batch))
-
-    model, data = OneLayer().eval(), random_graphs(dtype=torch.float64)
+    model, data = OneLayerGCN().eval(), random_graphs(dtype=torch.float64)
     explanation = explain_graphs(model, data, algorithm=LRPExplainer(epsilon=0.0))
 
-    looped, weight = gcn_norm(data.edge_index, num_nodes=data.num_nodes, add_self_loops=True, dtype=torch.float64)
-    source, destination = looped
-    messages = weight[:, None] * (data.x @ conv.lin.weight.T)[source]
-    pre = torch.zeros(data.num_nodes, HIDDEN, dtype=torch.float64).index_add_(0, destination, messages)
-    upper = head.weight[explanation.target[data.batch]] * (pre > 0)
-    share = (messages * upper[destination]).sum(1)
+    share, looped = gcn_message_shares(model, data, explanation.target)
     assert torch.equal(looped[:, : data.num_edges], data.edge_index)  # PyG appends the self-loops
     torch.testing.assert_close(explanation.edge_mask, share[: data.num_edges], rtol=1e-9, atol=1e-12)
     assert_conserved(share.sum(), explained_logits(model, data, explanation).sum())
