@@ -58,40 +58,36 @@ def feature_ranking(summary: RelevanceSummary) -> plt.Figure:
 
 def relevance_by_pt_rank(summary: RelevanceSummary) -> plt.Figure:
     """Mean relevance and mean |R| of a track against its pT rank in the jet, per true class."""
-    h = summary.histograms
-    tracks = h["rank_tracks"].values()
-    ranks = h["rank_tracks"].axes[0].edges[:-1]
-    figure, grid = plt.subplots(1, 2, figsize=(11, 4.2))
-    for axes, kind, label in ((grid[0], "signed", "mean track relevance (sum of R over features)"),
-                              (grid[1], "abs", "mean |track relevance|")):
-        mean = _ratio(h[f"rank_{kind}"].values(), tracks)
-        for index, name in enumerate(summary.classes):
-            axes.plot(ranks, mean[:, index], marker="o", markersize=3, label=f"true {name}")
-        axes.set_xlabel("track rank by pT in its jet (0: hardest)")
-        axes.set_ylabel(label)
-        axes.axhline(0.0, color="0.6", linewidth=0.6)
-        axes.legend(fontsize=8)
-    figure.suptitle(_title(summary, "Relevance by track pT rank"), fontsize=10)
-    figure.tight_layout()
-    return figure
+    axis = summary.histograms["rank_tracks"].axes[0]
+    return _mean_per_class(summary, "rank", "tracks", axis.edges[:-1], "track rank by pT in its jet (0: hardest)",
+                           ("mean track relevance (sum of R over features)", "mean |track relevance|"),
+                           "Relevance by track pT rank")
 
 
 def edge_relevance_by_delta_r(summary: RelevanceSummary) -> plt.Figure:
     """Mean relevance through a track pair against the pair's angular distance ΔR, per true class."""
+    edges = summary.histograms["edge_pairs"].axes[0].edges
+    return _mean_per_class(summary, "edge", "pairs", (edges[1:] + edges[:-1]) / 2, "track-pair ΔR (η_rel, φ_rel)",
+                           ("mean edge relevance", "mean |edge relevance|"),
+                           "Track-pair (edge) relevance by angular distance")
+
+
+def _mean_per_class(summary: RelevanceSummary, prefix: str, counts: str, x: np.ndarray, x_label: str,
+                    y_labels: tuple[str, str], title: str) -> plt.Figure:
+    """Two panels, signed and absolute: ``<prefix>_signed`` and ``<prefix>_abs`` over ``<prefix>_<counts>``
+    against ``x``, one curve per true class."""
     h = summary.histograms
-    pairs = h["edge_pairs"].values()
-    edges = h["edge_pairs"].axes[0].edges
-    centres = (edges[1:] + edges[:-1]) / 2
+    n = h[f"{prefix}_{counts}"].values()
     figure, grid = plt.subplots(1, 2, figsize=(11, 4.2))
-    for axes, kind, label in ((grid[0], "signed", "mean edge relevance"), (grid[1], "abs", "mean |edge relevance|")):
-        mean = _ratio(h[f"edge_{kind}"].values(), pairs)
+    for axes, kind, label in zip(grid, ("signed", "abs"), y_labels):
+        mean = _ratio(h[f"{prefix}_{kind}"].values(), n)
         for index, name in enumerate(summary.classes):
-            axes.plot(centres, mean[:, index], marker="o", markersize=3, label=f"true {name}")
-        axes.set_xlabel("track-pair ΔR (η_rel, φ_rel)")
+            axes.plot(x, mean[:, index], marker="o", markersize=3, label=f"true {name}")
+        axes.set_xlabel(x_label)
         axes.set_ylabel(label)
         axes.axhline(0.0, color="0.6", linewidth=0.6)
         axes.legend(fontsize=8)
-    figure.suptitle(_title(summary, "Track-pair (edge) relevance by angular distance"), fontsize=10)
+    figure.suptitle(_title(summary, title), fontsize=10)
     figure.tight_layout()
     return figure
 
