@@ -32,7 +32,7 @@ from .errors import InputError
 from .output.files import FriendTreeWriter, read_metadata, tree_arrays
 from .output.summary import RelevanceSummary
 from .pipeline import (
-    PARTS_FOLDER, SUMMARY_FOLDER, FileResult, MethodRun, RunSettings, SampleExplainer, Tally, _matches,
+    PARTS_FOLDER, SUMMARY_FOLDER, FileResult, MethodRun, RunSettings, SampleExplainer, Tally, _matches, accumulate,
 )
 
 _SAMPLES: dict[str, SampleExplainer] = {}
@@ -93,14 +93,14 @@ def run_on_cluster(sample: SampleExplainer, client: Any, method: str, done: list
     existed = folder.exists()
     result = MethodRun(method)
     started = time.perf_counter()
-    tallies: list[Tally] = []
+    total: Tally | None = None
     token = uuid.uuid4().hex
     parts: dict[int, dict[int, tuple[int, Path, Tally | None]]] = {}
     futures: dict[Any, tuple[int, int, int]] = {}
     try:
         for index, name in enumerate(sample.names):
             if done[index]:
-                tallies.append(sample.skipped(method, index, result, advance))
+                total = accumulate(total, sample.skipped(method, index, result, advance))
                 continue
             parts[index] = {}
             for start, stop in sample.reader.chunk_ranges(index):
@@ -116,7 +116,7 @@ def run_on_cluster(sample: SampleExplainer, client: Any, method: str, done: list
                 futures[future] = (index, start, stop)
         failures: dict[int, str] = {}
         for index in [i for i, ranges in parts.items() if all(t is not None for _, _, t in ranges.values())]:
-            tallies.append(_join(sample, method, index, parts.pop(index), result))
+            total = accumulate(total, _join(sample, method, index, parts.pop(index), result))
         for future in as_completed(list(futures)):
             index, start, stop = futures[future]
             try:
@@ -130,7 +130,7 @@ def run_on_cluster(sample: SampleExplainer, client: Any, method: str, done: list
             end, path, _ = parts[index][start]
             parts[index][start] = (end, path, tally)
             if index not in failures and all(t is not None for _, _, t in parts[index].values()):
-                tallies.append(_join(sample, method, index, parts.pop(index), result))
+                total = accumulate(total, _join(sample, method, index, parts.pop(index), result))
         for index in sorted(failures):  # its finished parts stay, so a rerun redoes only the failed units
             result.files.append(FileResult(str(sample.reader.files[index]), "", f"failed: {failures[index]}"))
         result.files.sort(key=lambda item: [str(path) for path in sample.reader.files].index(item.input))
@@ -141,7 +141,7 @@ def run_on_cluster(sample: SampleExplainer, client: Any, method: str, done: list
             shutil.rmtree(folder, ignore_errors=True)
         raise
     result.seconds = time.perf_counter() - started
-    return sample.finish(method, result, tallies, folder, existed)
+    return sample.finish(method, result, total, folder, existed)
 
 
 def _part_tally(sample: SampleExplainer, method: str, path: Path) -> Tally:

@@ -99,6 +99,15 @@ class Tally:
         self.logits += other.logits
 
 
+def accumulate(total: Tally | None, tally: Tally) -> Tally:
+    """``total`` with ``tally`` added (``tally`` itself when there is no total yet): the files' tallies are
+    added as they come rather than kept to the end."""
+    if total is None:
+        return tally
+    total.add(tally)
+    return total
+
+
 @dataclass
 class FileResult:
     """What became of one input file for one method."""
@@ -262,21 +271,19 @@ class SampleExplainer:
                                  "incomplete run): pass --overwrite to redo it, or write to another --out")
         return done
 
-    def finish(self, method: str, result: MethodRun, tallies: list[Tally], folder: Path, existed: bool) -> MethodRun:
-        """Close a method's run: refuse a sample without a usable jet, write the global summary."""
-        total = self.tally(method)
-        for tally in tallies:
-            total.add(tally)
+    def finish(self, method: str, result: MethodRun, total: Tally | None, folder: Path, existed: bool) -> MethodRun:
+        """Close a method's run: refuse a sample without a usable jet, write the global summary (``total``, the
+        sum of the files' tallies; None when no file gave one)."""
         if result.read.jets_kept == 0 and not result.failed:
             for written in result.files:
                 Path(written.output).unlink(missing_ok=True)
             if not existed and folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()
             raise InputError(f"no usable jets in {', '.join(map(str, self.reader.files))}: {result.read.summary()}")
-        if tallies:
+        if total is not None:
             result.summary = total.summary
             result.summary_path = total.summary.write(folder / "summary.root")
-        result.absorbed = total.absorbed / total.logits if total.logits > 0 else float("nan")
+        result.absorbed = total.absorbed / total.logits if total is not None and total.logits > 0 else float("nan")
         return result
 
     def skipped(self, method: str, index: int, result: MethodRun, advance: Callable[[int], None]) -> Tally:
@@ -299,23 +306,23 @@ class SampleExplainer:
         existed = folder.exists()
         result = MethodRun(method)
         started = time.perf_counter()
-        tallies: list[Tally] = []
+        total: Tally | None = None
         remaining = self.settings.max_jets
         try:
             for index, name in enumerate(self.names):
                 if remaining == 0:
                     break
                 if done[index]:
-                    tallies.append(self.skipped(method, index, result, advance))
+                    total = accumulate(total, self.skipped(method, index, result, advance))
                     continue
                 tally, file_result = self.write_file(method, index, folder / name, remaining, advance)
-                tallies.append(tally)
                 result.files.append(file_result)
                 result.read.count(tally.read.jets_read, tally.read.jets_kept, tally.read.dropped)
+                total = accumulate(total, tally)
                 if remaining is not None:
                     remaining -= file_result.jets
             result.seconds = time.perf_counter() - started
-            return self.finish(method, result, tallies, folder, existed)
+            return self.finish(method, result, total, folder, existed)
         except BaseException:
             if not existed and folder.exists() and not any(folder.iterdir()):
                 folder.rmdir()

@@ -12,8 +12,7 @@ from captum.attr import GradientAttribution
 from torch import Tensor, nn
 
 from .composites import Composite, make_composite
-from ..errors import InputError
-from .engine import PRECISIONS, Propagation, engine_for
+from .engine import Propagation, check_precision, engine_for
 from .reference import Reference
 from .rules import DEFAULT_EPSILON, Rule
 
@@ -39,12 +38,10 @@ class LRP(GradientAttribution):
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError("LRP needs an nn.Module: its layers carry the rules")
-        if precision not in PRECISIONS:
-            raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
         super().__init__(model)
         self.engine = engine_for(model, make_composite(composite, rules, epsilon))
         self.reference = reference
-        self.precision = precision
+        self.precision = check_precision(precision)
 
     @property
     def rules(self) -> dict:

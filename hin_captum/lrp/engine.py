@@ -163,11 +163,17 @@ PRECISIONS = ("float32", "tf32", "bfloat16")
 (autocast; the rules compute in the blocks' bfloat16 outputs)."""
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`; else one line that names them."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
 @contextmanager
 def reduced_precision(precision: str, device: torch.device) -> Iterator[None]:
     """The matrix products of the pass in ``precision``; the previous settings come back afterwards."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if precision == "bfloat16":
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
             yield

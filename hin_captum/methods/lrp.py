@@ -7,8 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from ..lrp import DEFAULT_EPSILON, ConservationReport, Reference, Rule, make_composite
-from ..errors import InputError
-from ..lrp.engine import PRECISIONS, engine_for
+from ..lrp.engine import check_precision, engine_for
 from ..lrp.composites import Composite
 from .base import AttributionMethod, register
 from .explanation import Explanation, explanation_of
@@ -38,12 +37,10 @@ class LRPMethod(AttributionMethod):
         precision: str = "float32",
     ) -> None:
         super().__init__(model)
-        if precision not in PRECISIONS:
-            raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
         self.engine = engine_for(model, make_composite(composite or self.default_composite, rules, epsilon))
         self.reference = reference
         self.conservation = conservation
-        self.precision = precision
+        self.precision = check_precision(precision)
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
         result = self.engine.propagate(

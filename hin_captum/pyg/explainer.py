@@ -25,7 +25,7 @@ from torch_geometric.nn import MessagePassing
 from ..errors import InputError
 from ..lrp import DEFAULT_EPSILON, Reference, Rule, make_composite
 from ..lrp.composites import Composite
-from ..lrp.engine import engine_for
+from ..lrp.engine import check_precision, engine_for
 
 NODE_MASK_TYPES = (None, MaskType.attributes, MaskType.object, MaskType.common_attributes)
 EDGE_MASK_TYPES = (None, MaskType.object)
@@ -54,7 +54,7 @@ class LRPExplainer(ExplainerAlgorithm):
         super().__init__()
         self.composite = make_composite(composite, rules, epsilon)
         self.reference = reference
-        self.precision = precision
+        self.precision = check_precision(precision)
 
     def supports(self) -> bool:
         config, model = self.explainer_config, self.model_config
