@@ -1,4 +1,4 @@
 """``python -m hin_captum``: the ``hin-captum`` command."""
-from .console import main
+from .cli import main
 
 main()

@@ -1,24 +1,34 @@
-"""One loader for the YAML files under ``hin_captum/configs/``, and the bundled files of the package."""
+"""One loader for the YAML files under ``configs/``, and the bundled files (``configs/``, ``pretrained/``)."""
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import InputError
+from .util import InputError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CONFIG_DIR = PACKAGE_DIR / "configs"
+
+
+def _bundle_dir() -> Path:
+    """Where ``configs/`` and ``pretrained/`` are: inside the installed package (``pip install .``, a wheel), or
+    beside the package in a source checkout (``pip install -e .``, or the checkout on ``sys.path``)."""
+    for candidate in (PACKAGE_DIR, PACKAGE_DIR.parent):
+        if (candidate / "configs" / "definitions.yml").is_file():
+            return candidate
+    raise ImportError(f"hin_captum's configs/ is neither in {PACKAGE_DIR} nor beside it: reinstall the package")
+
+
+BUNDLE_DIR = _bundle_dir()
+"""The folder that holds ``configs/`` and ``pretrained/``."""
+CONFIG_DIR = BUNDLE_DIR / "configs"
 
 
 def bundled(path: str | Path) -> Path:
     """A path of the configs, resolved: a file shipped with the package (``pretrained/hin_toy.pt``) if it is one,
     else the path as given (relative to the current folder)."""
-    candidate = PACKAGE_DIR / path
+    candidate = BUNDLE_DIR / path
     return candidate if not Path(path).is_absolute() and candidate.exists() else Path(path)
 
 
@@ -44,37 +54,3 @@ def load_config(name_or_path: str | Path) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise InputError(f"{path} must hold a YAML mapping at the top level")
     return content
-
-
-@lru_cache(maxsize=1)
-def _definitions() -> dict[str, Any]:
-    return load_config("definitions")
-
-
-def feature_names() -> list[str]:
-    """The 48 track features, in the column order the HIN expects (some branches repeat)."""
-    return list(_definitions()["features"])
-
-
-def spectator_names() -> list[str]:
-    """Per-jet quantities carried along but never fed to the model."""
-    return list(_definitions()["spectators"])
-
-
-def label_branches() -> dict[str, list[str]]:
-    """Branches that define the QCD and Hbb labels."""
-    return {key: list(value) for key, value in _definitions()["labels"].items()}
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """``names`` with repeats told apart: the k-th occurrence of ``a`` (k >= 2) becomes ``a_k``.
-
-    The HIN reads track_pt, track_ptrel and track_dlambdadz twice, so their second
-    columns are ``track_pt_2``, ``track_ptrel_2`` and ``track_dlambdadz_2``.
-    """
-    seen: Counter[str] = Counter()
-    unique = []
-    for name in names:
-        seen[name] += 1
-        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return unique

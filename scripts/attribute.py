@@ -1,6 +1,5 @@
 """The `hin-captum attribute` command as a script: explain a jet tagger on ROOT ntuples: a friend file per input file, a summary and figures."""
-from hin_captum.cli import run
-from hin_captum.console import command
+from hin_captum.cli import script
 
 if __name__ == "__main__":
-    run(command("attribute"))
+    script("attribute")

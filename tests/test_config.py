@@ -1,13 +1,7 @@
 import pytest
 
-from hin_captum.config import feature_names, load_config, unique_names
-from hin_captum.errors import InputError
-
-
-def test_unique_names_number_the_repeats():
-    assert unique_names(["a", "b", "a", "a"]) == ["a", "b", "a_2", "a_3"]
-    names = unique_names(feature_names())
-    assert len(set(names)) == 48 and {"track_pt_2", "track_ptrel_2", "track_dlambdadz_2"} <= set(names)
+from hin_captum.config import load_config
+from hin_captum.util import InputError
 
 
 def test_a_config_is_found_by_name_or_path(tmp_path):

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from ..errors import InputError
+from ..util import InputError
 
 # PyG offsets every attribute whose name contains "index" by the node count
 # when it batches graphs. These per-jet bookkeeping indices point into the input

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import uproot
 
-from ..config import feature_names, label_branches, load_config, spectator_names
-from ..errors import InputError
+from ..util import InputError
 from .graphs import JetGraph, jet_graph
+from .schema import CMS_HBB, JetSchema
 
 PathLike = str | os.PathLike
 MIN_TRACKS = 2
@@ -84,7 +84,7 @@ class JetChunk:
     reasons: np.ndarray
     """``[entries]`` why each entry was dropped, ``""`` if it is a usable jet."""
     x: np.ndarray
-    """``[tracks, F]`` float32 features of the kept tracks, in the column order of ``feature_names()``."""
+    """``[tracks, F]`` float32 features of the kept tracks, in the schema's column order."""
     tracks_per_jet: np.ndarray
     track_index: np.ndarray
     """``[tracks]`` position of each kept track in its input jet."""
@@ -194,14 +194,10 @@ def _per_jet(chunk: ak.Array, name: str) -> np.ndarray:
     return ak.to_numpy(column).astype(np.float64)
 
 
-def _default_tree() -> str:
-    return str(load_config("definitions")["tree"])
-
-
 class RootJetReader:
     """Stream the jets of H->bb ntuples as graphs (see :func:`jet_graph`), chunk by chunk.
 
-    Each jet carries ``x`` [n, 48] in the column order of ``feature_names()``, a fully
+    Each jet carries ``x`` [n, 48] in the column order of the schema's features, a fully
     connected ``edge_index``, ``y`` [1] (1 Hbb, 0 QCD), the spectators ``fj_pt`` and
     ``fj_sdmass`` [1], ``entry`` [1] and ``file_index`` [1] (into :attr:`files`), and
     ``track_index`` [n] (position of each kept track in the input jet). Jets without a
@@ -210,7 +206,7 @@ class RootJetReader:
 
     ``max_tracks`` keeps the tracks with the largest ``track_sort_feature``, in their
     input order. ``step_size`` is uproot's: entries per chunk (int) or a size ("20 MB").
-    ``tree`` defaults to the one named in ``configs/definitions.yml``.
+    ``tree`` defaults to the schema's (``configs/definitions.yml``).
     """
 
     def __init__(
@@ -221,8 +217,9 @@ class RootJetReader:
         max_tracks: int | None = None,
         track_sort_feature: str = "track_pt",
         step_size: int | str = "20 MB",
+        schema: JetSchema = CMS_HBB,
     ) -> None:
-        features = feature_names()
+        features = list(schema.features)
         if max_tracks is not None and max_tracks < MIN_TRACKS:
             raise InputError(f"max_tracks must be at least {MIN_TRACKS} (or None for all tracks), got {max_tracks}")
         if track_sort_feature not in features:
@@ -232,14 +229,15 @@ class RootJetReader:
         if isinstance(step_size, int) and step_size < 1:
             raise InputError(f"step_size must be a positive number of entries or a size like '20 MB', got {step_size}")
         self.files = expand_paths(paths)
-        self.tree = tree or _default_tree()
+        self.tree = tree or schema.tree
+        self.schema = schema
         self.max_tracks = max_tracks
         self.step_size = step_size
         self._track_branches = list(dict.fromkeys(features))  # repeated features are read once
         self._columns = np.array([self._track_branches.index(name) for name in features])
         self._sort_column = self._track_branches.index(track_sort_feature)
-        self._labels = label_branches()
-        self._spectators = spectator_names()
+        self._labels = schema.labels
+        self._spectators = list(schema.spectators)
         self._branches = [
             *self._track_branches, *(name for names in self._labels.values() for name in names), *self._spectators
         ]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from ..errors import InputError
+from ..util import InputError
 from .graphs import JetGraph
 from .root import read_root
 from .synthetic import make_sanity_jets

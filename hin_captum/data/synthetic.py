@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import InputError
+from ..util import InputError
 from .graphs import JetGraph, jet_graph
 
 N_FEATURES = 48

@@ -33,8 +33,9 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from ..config import feature_names, label_branches, load_config
-from ..errors import InputError
+from ..config import load_config
+from ..util import InputError
+from .schema import CMS_HBB
 
 PION_MASS, MUON_MASS, ELECTRON_MASS = 0.13957, 0.10566, 0.000511  # GeV
 Config = Mapping[str, Any]
@@ -69,16 +70,15 @@ def write_toy_root(path: str | os.PathLike, n_jets: int, seed: int, signal_fract
     if not path.parent.is_dir():
         raise InputError(f"no such folder: {path.parent}: create it or write elsewhere")
     chunks = _toy_chunks(n_jets, seed, signal_fraction)
-    definitions = load_config("definitions")
     with uproot.recreate(path) as file:
         tree = None
         for chunk in chunks:
             branches = {name: chunk[name] for name in chunk.fields}
             if tree is None:
                 tree = file.mktree(
-                    definitions["tree"],
+                    CMS_HBB.tree,
                     {name: array.type for name, array in branches.items()},
-                    counter_name=lambda _: definitions["track_counter"],
+                    counter_name=lambda _: CMS_HBB.track_counter,
                     field_name=lambda _, inner: inner,
                 )
             tree.extend(branches)
@@ -111,7 +111,7 @@ def _generate(
 ) -> ak.Array:
     jets = _jets(rng, n_jets, signal_fraction, config)
     tracks = _tracks(rng, jets, config)
-    labels = label_branches()
+    labels = CMS_HBB.labels
     kind = jets["kind"]
     columns = {
         labels["qcd_sample"][0]: kind != "hbb",
@@ -129,7 +129,7 @@ def _generate(
 
 def _flavour_labels(config: Config) -> dict[str, str]:
     """QCD flavour label branch -> flavour name in ``configs/toy_data.yml`` (label_QCD_bb -> bb)."""
-    branches = {branch: branch.removeprefix("label_QCD_") for branch in label_branches()["qcd_flavours"]}
+    branches = {branch: branch.removeprefix("label_QCD_") for branch in CMS_HBB.labels["qcd_flavours"]}
     if set(branches.values()) != set(config["qcd"]["flavours"]):
         raise InputError(
             f"qcd.flavours in configs/toy_data.yml must name exactly the flavours {', '.join(branches.values())}"
@@ -263,7 +263,7 @@ def _tracks(rng: np.random.Generator, jets: Arrays, config: Config) -> dict[str,
     for name, (low, high) in config["bounds"].items():
         columns[name] = np.clip(columns[name], low, high)
     # Branches in the order of configs/definitions.yml; a branch missing here fails loudly.
-    return {name: np.asarray(columns[name], dtype=np.float32) for name in dict.fromkeys(feature_names())}
+    return {name: np.asarray(columns[name], dtype=np.float32) for name in dict.fromkeys(CMS_HBB.features)}
 
 
 def _decay_tracks(

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PyGLinear
 
-from ..errors import InputError
+from ..util import InputError
 
 LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, PyGLinear)
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d,)

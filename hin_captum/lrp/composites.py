@@ -1,17 +1,19 @@
 """Composites: which rule each affine block gets (as Zennit's composites).
 
 A composite maps blocks to rules by name pattern (``fnmatch`` on the qualified
-module names of the block) and by position: the *input* block is the first
-affine block in registration order (the one that reads the explained input in
-the HIN, MLPs and PyG's models), the *output* block the last (the logits).
+module names of the block) and by role: the *input* rule goes to every block that
+reads an explained input directly (the engine sees which, on the pass itself,
+whatever the registration order and also through a clone or cast of the input),
+the *output* rule to the last block in registration order (the logits).
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Callable, Mapping
 
-from ..errors import InputError
+from ..util import InputError
 from .canonization import AffineBlock
 from .rules import DEFAULT_EPSILON, AlphaBeta, Epsilon, Flat, Gamma, Rule, WSquare, ZBox, ZPlus, parse_rule
 
@@ -25,8 +27,10 @@ class Composite:
     input: Rule | None = None
     by_name: Mapping[str, Rule] = field(default_factory=dict)
 
-    def assign(self, blocks: list[AffineBlock]) -> dict[AffineBlock, Rule]:
-        """The rule of every block; every name pattern must match at least one block."""
+    def assign(self, blocks: list[AffineBlock], reading: Collection[AffineBlock] = ()) -> dict[AffineBlock, Rule]:
+        """The rule of every block: a name pattern's, else the output rule for the last block, else the input rule
+        for the blocks in ``reading`` (those that read an explained input), else the hidden rule. Every name
+        pattern must match at least one block."""
         unused = set(self.by_name)
         assigned = {}
         for position, block in enumerate(blocks):
@@ -38,7 +42,7 @@ class Composite:
                     break
             if rule is None and position == len(blocks) - 1:
                 rule = self.output
-            if rule is None and position == 0:
+            if rule is None and block in reading:
                 rule = self.input
             assigned[block] = rule if rule is not None else self.hidden
         if unused:
@@ -65,7 +69,7 @@ COMPOSITES: dict[str, Callable[[float], Composite]] = {
     "gamma-zbox": _layered(lambda e: Gamma(e), lambda e: ZBox(e)),
 }
 """Named composites, each with the given epsilon in every rule: epsilon everywhere; gamma, z+ or alpha2-beta1 in
-hidden blocks; flat, w^2 or z^B at the input block. The input block gets epsilon unless named: it sees the
+hidden blocks; flat, w^2 or z^B at the blocks that read the input. Those get epsilon unless named: they see the
 departure from the reference, and z+ or alpha-beta there would drop every feature below its reference value."""
 
 

@@ -14,30 +14,31 @@ The input relevance is measured from a reference point ``x0``
 relevance directly; any other path from the input contributes ``(x - x0) * gradient``.
 Edge relevance comes from the gathers by ``edge_index`` (:mod:`hin_captum.lrp.edges`).
 The Captum class, the attribution registry and PyG's ``LRPExplainer`` all call here,
-through :func:`engine_for`, which makes one engine per model and composite and finds
-the blocks, assigns the rules and runs the operation guard only when the model's
-modules change.
+through a :class:`~hin_captum.lrp.config.Propagator`, which makes one engine per model
+and keeps it while the model's modules stay the same. Which blocks read an explained
+input is seen on every pass (:mod:`hin_captum.lrp.tracing`); the operation guard runs on
+an engine's first pass.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
-from weakref import WeakKeyDictionary
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError
+from ..util import InputError
 from ..models.modes import eval_mode
 from .canonization import AffineBlock, find_affine_blocks, propagation_biases
 from .composites import Composite
-from .core import Affine
+from .affine import Affine
 from .edges import GatherCapture
-from .guard import OperationGuard, watch_like
-from .reference import Reference, resolve_references, structure
+from .guard import OperationGuard
+from .reference import InputNorms, Reference, resolve_references
 from .rules import Rule
+from .tracing import input_index
 
 
 @dataclass
@@ -109,14 +110,31 @@ class Propagation:
 
 
 class LRPEngine:
-    """The affine blocks of ``model`` and the rule of each, fixed when the engine is made."""
+    """The affine blocks of ``model`` and their rules under ``composite``, found when the engine is made.
+
+    A block gets the composite's input rule on a pass where it reads an explained
+    input; :meth:`rule_of` says which rule a block gets either way.
+    """
 
     def __init__(self, model: nn.Module, composite: Composite) -> None:
         self.model = model
+        self.composite = composite
         self.blocks = find_affine_blocks(model)
         self.rules: dict[AffineBlock, Rule] = composite.assign(self.blocks)
-        self.guarded = False
-        """Whether a forward pass of the model went through the operation guard (it then need not again)."""
+        """The rule of every block on a pass where it reads no explained input."""
+        self.input_rules: dict[AffineBlock, Rule] = composite.assign(self.blocks, reading=self.blocks)
+        """The rule of every block on a pass where it reads an explained input."""
+        self.input_norms = InputNorms()
+        self.checked = False
+        """Whether a forward pass of this engine went through the operation guard (later ones need not)."""
+
+    def rule_of(self, block: AffineBlock, reads_input: bool) -> Rule:
+        """The rule of ``block``; an input-only rule (flat, w^2, z^B) on a block that reads no input is refused."""
+        rule = (self.input_rules if reads_input else self.rules)[block]
+        if rule.input_only and not reads_input:
+            raise InputError(f"rule '{rule.name}' is for a block that reads the explained input, but {block.name} "
+                             "does not: give it to a block that does (or use the composite's input rule)")
+        return rule
 
     def propagate(
         self,
@@ -126,29 +144,23 @@ class LRPEngine:
         reference: Reference | Sequence[Reference] = "auto",
         edge_index: Tensor | None = None,
         track_conservation: bool = False,
-        precision: str = "float32",
     ) -> Propagation:
         """One forward pass ``run(inputs)``, then the LRP backward pass from ``select(output)`` (a scalar).
 
         With ``edge_index``, the relevance through its edges is read at the gathers.
-        ``precision`` (:data:`PRECISIONS`) may run the matrix products in TF32 or
-        bfloat16. The model runs in eval mode, with gradients on, and its modes are
-        restored afterwards.
+        The model runs in eval mode, with gradients on, and its modes are restored afterwards.
         """
         inputs = tuple(x.detach().requires_grad_() for x in inputs)
-        with eval_mode(self.model), torch.enable_grad(), reduced_precision(precision, inputs[0].device):
-            references = resolve_references(reference, self.model, inputs, run)
-            session = _Session(self, inputs, references, track_conservation)
-            capture = None if edge_index is None else GatherCapture(edge_index, inputs, references)
+        with eval_mode(self.model), torch.enable_grad():
+            references = resolve_references(reference, self.model, inputs, run, self.input_norms)
             with ExitStack() as stack:
-                stack.enter_context(session)
-                if not self.guarded:
-                    stack.enter_context(OperationGuard(self.model, inputs))
-                if capture is not None:
-                    stack.enter_context(capture)
+                guard = None if self.checked else stack.enter_context(OperationGuard(self.model, inputs))
+                session = stack.enter_context(_Session(self, inputs, references, track_conservation, guard))
+                capture = None if edge_index is None else stack.enter_context(
+                    GatherCapture(edge_index, inputs, references))
                 output = run(inputs)
                 score = select(output)
-            self.guarded = True
+            self.checked = True
             gradients = torch.autograd.grad(score, inputs, allow_unused=True)
         relevance = tuple(
             session.deposits[index] + (x.detach() - x0) * _or_zeros(gradients[index], x)
@@ -156,49 +168,6 @@ class LRPEngine:
         )
         edge = None if capture is None else capture.edge_relevance()
         return Propagation(relevance, output.detach(), references, edge, session.flows)
-
-
-PRECISIONS = ("float32", "tf32", "bfloat16")
-"""Matrix products in float32 (default), in TF32 (NVIDIA GPUs since Ampere; no effect on a CPU) or in bfloat16
-(autocast; the rules compute in the blocks' bfloat16 outputs)."""
-
-
-def check_precision(precision: str) -> str:
-    """``precision`` if it is one of :data:`PRECISIONS`; else one line that names them."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
-    return precision
-
-
-@contextmanager
-def reduced_precision(precision: str, device: torch.device) -> Iterator[None]:
-    """The matrix products of the pass in ``precision``; the previous settings come back afterwards."""
-    check_precision(precision)
-    if precision == "bfloat16":
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
-            yield
-        return
-    allowed = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = allowed
-
-
-_ENGINES: "WeakKeyDictionary[nn.Module, dict[tuple, LRPEngine]]" = WeakKeyDictionary()
-
-
-def engine_for(model: nn.Module, composite: Composite) -> LRPEngine:
-    """The engine of ``model`` under ``composite``: made once, and again only if the model's modules change
-    (then its rules are assigned and its operations checked afresh)."""
-    engines = _ENGINES.setdefault(model, {})
-    key = (repr(composite), structure(model))
-    if key not in engines:
-        for stale in [k for k in engines if k[0] == key[0]]:
-            del engines[stale]
-        engines[key] = LRPEngine(model, composite)
-    return engines[key]
 
 
 def _or_zeros(gradient: Tensor | None, like: Tensor) -> Tensor:
@@ -210,8 +179,9 @@ class _Session:
     """The hooks of one propagation: each block's output gets its rule's backward."""
 
     def __init__(self, engine: LRPEngine, inputs: tuple[Tensor, ...], references: tuple[Tensor, ...],
-                 track_conservation: bool) -> None:
+                 track_conservation: bool, guard: OperationGuard | None) -> None:
         self.engine = engine
+        self.guard = guard
         self.inputs = inputs
         self.references = references
         self.deposits: list[Tensor] = [torch.zeros_like(x, requires_grad=False) for x in inputs]
@@ -222,10 +192,10 @@ class _Session:
 
     def __enter__(self) -> "_Session":
         try:
-            for block, rule in self.engine.rules.items():
+            for block in self.engine.blocks:
                 if block.first is not block.last:
                     self._handles.append(block.first.register_forward_pre_hook(partial(self._keep_input, block)))
-                self._handles.append(block.last.register_forward_hook(partial(self._apply_rule, block, rule)))
+                self._handles.append(block.last.register_forward_hook(partial(self._apply_rule, block)))
             if self.track_conservation:
                 for name, layer in propagation_biases(self.engine.model):
                     self._handles.append(layer.register_forward_hook(partial(self._track_bias, name)))
@@ -243,16 +213,14 @@ class _Session:
     def _keep_input(self, block: AffineBlock, module: nn.Module, args: tuple) -> None:
         self._block_inputs[block] = args[0]
 
-    def _input_index(self, tensor: Tensor) -> int | None:
-        return next((index for index, x in enumerate(self.inputs) if tensor is x), None)
-
-    def _apply_rule(self, block: AffineBlock, rule: Rule, module: nn.Module, args: tuple, z: Tensor):
+    def _apply_rule(self, block: AffineBlock, module: nn.Module, args: tuple, z: Tensor):
         a = self._block_inputs.pop(block, None) if block.first is not block.last else args[0]
         if not (isinstance(z, Tensor) and z.requires_grad and isinstance(a, Tensor)):
             return None
+        index = input_index(a, self.inputs)
+        rule = self.engine.rule_of(block, reads_input=index is not None)
         dtype = z.dtype  # the block's own precision (bfloat16 under autocast): the rule computes in it too
         weight, bias = block.folded(dtype)
-        index = self._input_index(a)
         if index is None:
             layer = Affine(a.detach().to(dtype), weight, bias, z.detach(), norm=block.input_norm)
         else:
@@ -264,7 +232,8 @@ class _Session:
         if flow is not None:
             self.flows.append(flow)
         out = _RuleBackward.apply(a, z.detach(), _Step(rule, layer, index, flow, self))
-        watch_like(out, a)
+        if self.guard is not None:
+            self.guard.watch_like(out, a)
         return out
 
     def _track_bias(self, name: str, module: nn.Module, args: tuple, z: Tensor) -> None:
@@ -302,7 +271,8 @@ class _RuleBackward(torch.autograd.Function):
         layer = step.layer
         if step.input_index is not None:
             relevance = step.rule.relevance(layer, grad)
-            step.session.deposits[step.input_index] += relevance
+            deposit = step.session.deposits[step.input_index]
+            deposit += relevance.to(deposit.dtype)
             gradient = None
         else:
             gradient = step.rule.gradient(layer, grad)

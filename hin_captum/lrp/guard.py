@@ -13,6 +13,7 @@ operation and the innermost module that ran it.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Sequence
 from itertools import chain
 from typing import Iterable, Iterator
@@ -36,8 +37,6 @@ PRODUCTS = frozenset({
 })
 DIVISIONS = frozenset({"div", "div_", "divide", "true_divide", "__truediv__", "__itruediv__", "__floordiv__"})
 REVERSED_DIVISIONS = frozenset({"__rtruediv__", "__rfloordiv__"})
-WATCHED = "_hin_captum_watched_by"
-"""Tensor attribute naming the guard that watches it: cheaper than a weak dictionary on every operation."""
 
 
 class OperationGuard(TorchFunctionMode):
@@ -52,6 +51,9 @@ class OperationGuard(TorchFunctionMode):
         super().__init__()
         self.model = model
         self._inputs = list(inputs)
+        self._watched: dict[int, weakref.ref] = {}
+        """The input-dependent tensors, by ``id`` with a weak reference that tells a live tensor from a reused id:
+        nothing is written on the tensors themselves."""
 
     def __enter__(self) -> "OperationGuard":
         for tensor in self._inputs:
@@ -59,20 +61,27 @@ class OperationGuard(TorchFunctionMode):
         return super().__enter__()
 
     def __exit__(self, *exc_info) -> None:
-        for tensor in self._inputs:
-            if getattr(tensor, WATCHED, None) is self:
-                delattr(tensor, WATCHED)
+        self._watched.clear()
         super().__exit__(*exc_info)
 
     def _watch(self, tensor: Tensor) -> None:
-        setattr(tensor, WATCHED, self)
+        self._watched[id(tensor)] = weakref.ref(tensor)
 
-    def _watched(self, tensor: Tensor) -> bool:
-        return tensor.requires_grad and getattr(tensor, WATCHED, None) is self
+    def _watched_tensor(self, tensor: Tensor) -> bool:
+        if not tensor.requires_grad:
+            return False
+        reference = self._watched.get(id(tensor))
+        return reference is not None and reference() is tensor
+
+    def watch_like(self, target: Tensor, source: Tensor) -> None:
+        """Watch ``target`` if ``source`` is watched: for tensors made where no torch function is seen (the output
+        of a custom autograd function, such as the LRP engine's rule steps)."""
+        if target.requires_grad and self._watched_tensor(source):
+            self._watch(target)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        tainted = [tensor for tensor in _tensors(chain(args, kwargs.values())) if self._watched(tensor)]
+        tainted = [tensor for tensor in _tensors(chain(args, kwargs.values())) if self._watched_tensor(tensor)]
         if tainted:
             self._check(getattr(func, "__name__", str(func)), args, tainted)
         out = func(*args, **kwargs)
@@ -111,18 +120,7 @@ class OperationGuard(TorchFunctionMode):
 
     def _divisor_is_tainted(self, name: str, args: tuple) -> bool:
         divisor = args[0] if name in REVERSED_DIVISIONS else (args[1] if len(args) > 1 else None)
-        return isinstance(divisor, Tensor) and self._watched(divisor)
-
-
-def watch_like(target: Tensor, source: Tensor) -> None:
-    """Let ``target`` be watched by whatever guard watches ``source``.
-
-    For tensors made where no torch function is seen: the output of a custom
-    autograd function (the LRP engine's rule steps).
-    """
-    guard = getattr(source, WATCHED, None)
-    if guard is not None and target.requires_grad:
-        setattr(target, WATCHED, guard)
+        return isinstance(divisor, Tensor) and self._watched_tensor(divisor)
 
 
 def _tensors(values: Iterable[object]) -> Iterator[Tensor]:

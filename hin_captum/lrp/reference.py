@@ -18,14 +18,13 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from ..errors import InputError
+from ..util import InputError
+from .tracing import input_index
 
 Reference = Union[str, float, Tensor]
 """``"auto"``, ``"zero"``, a number, or a tensor broadcastable to the input."""
 REFERENCES = ("auto", "zero")
 """The references that have a name."""
-
-_INPUT_NORMS: "WeakKeyDictionary[nn.Module, tuple[tuple, tuple[str | None, ...]]]" = WeakKeyDictionary()
 
 
 def structure(model: nn.Module) -> tuple:
@@ -33,36 +32,48 @@ def structure(model: nn.Module) -> tuple:
     return tuple((name, type(module)) for name, module in model.named_modules())
 
 
-def input_norms(model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]) -> list[
-        nn.BatchNorm1d | None]:
-    """For every input, the ``BatchNorm1d`` that reads that very tensor, found by one forward pass without gradients.
+class InputNorms:
+    """For every explained input, the ``BatchNorm1d`` that reads it directly (or a clone or cast of it).
 
-    ``run(inputs)`` calls the model. The answer is cached per model (and found again
-    if the model's modules change), so the pass is made once.
+    Found by one forward pass per model and module structure, and kept by this
+    object (weakly, by the model's identity): its owner (an engine, a method) makes
+    that pass once.
     """
-    key = structure(model)
-    cached = _INPUT_NORMS.get(model)
-    if cached is None or cached[0] != key or len(cached[1]) != len(inputs):
+
+    def __init__(self) -> None:
+        self._found: "WeakKeyDictionary[nn.Module, tuple[tuple, tuple[str | None, ...]]]" = WeakKeyDictionary()
+
+    def of(self, model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]
+           ) -> list[nn.BatchNorm1d | None]:
+        """The norms of ``inputs`` for ``run(inputs)``, a call of ``model``."""
+        key = structure(model)
+        kept = self._found.get(model)
+        if kept is None or kept[0] != key or len(kept[1]) != len(inputs):
+            kept = (key, _find_input_norms(model, inputs, run))
+            self._found[model] = kept
         modules = dict(model.named_modules())
-        found: list[str | None] = [None] * len(inputs)
+        return [None if name is None else modules[name] for name in kept[1]]
 
-        def record(name: str, module: nn.Module, args: tuple) -> None:
-            for index, tensor in enumerate(inputs):
-                if args and args[0] is tensor and found[index] is None:
-                    found[index] = name
 
-        handles = [module.register_forward_pre_hook(lambda m, args, name=name: record(name, m, args))
-                   for name, module in modules.items() if isinstance(module, nn.BatchNorm1d)]
-        try:
-            with torch.no_grad():
-                run(tuple(inputs))
-        finally:
-            for handle in handles:
-                handle.remove()
-        cached = (key, tuple(found))
-        _INPUT_NORMS[model] = cached
-    modules = dict(model.named_modules())
-    return [None if name is None else modules[name] for name in cached[1]]
+def _find_input_norms(model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]
+                      ) -> tuple[str | None, ...]:
+    probes = tuple(x.detach().requires_grad_() for x in inputs)  # with a history, so clones and casts are seen
+    found: list[str | None] = [None] * len(inputs)
+
+    def record(name: str, module: nn.Module, args: tuple) -> None:
+        index = input_index(args[0] if args else None, probes)
+        if index is not None and found[index] is None:
+            found[index] = name
+
+    handles = [module.register_forward_pre_hook(lambda m, args, name=name: record(name, m, args))
+               for name, module in model.named_modules() if isinstance(module, nn.BatchNorm1d)]
+    try:
+        with torch.enable_grad():
+            run(probes)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return tuple(found)
 
 
 def resolve_references(
@@ -70,19 +81,24 @@ def resolve_references(
     model: nn.Module,
     inputs: Sequence[Tensor],
     run: Callable[[tuple[Tensor, ...]], object],
+    norms: InputNorms | None = None,
 ) -> tuple[Tensor, ...]:
-    """The reference point of every input, broadcastable to it, from a spec (or one spec per input)."""
+    """The reference point of every input, broadcastable to it, from a spec (or one spec per input).
+
+    ``norms`` keeps the input BatchNorms found for ``auto`` (without it, each call looks again).
+    """
     specs = list(spec) if isinstance(spec, (list, tuple)) else [spec] * len(inputs)
     if len(specs) != len(inputs):
         raise InputError(f"give one reference for all inputs or one per input ({len(inputs)}), got {len(specs)}")
-    norms = input_norms(model, inputs, run) if any(_is_auto(item) for item in specs) else [None] * len(inputs)
-    return tuple(_reference(item, x, norm) for item, x, norm in zip(specs, inputs, norms))
+    found = (norms or InputNorms()).of(model, inputs, run) if any(_is_auto(item) for item in specs) \
+        else [None] * len(inputs)
+    return tuple(_reference(item, x, norm) for item, x, norm in zip(specs, inputs, found))
 
 
-def resolve_reference(spec: Reference, model: nn.Module, data: Data) -> Tensor:
+def resolve_reference(spec: Reference, model: nn.Module, data: Data, norms: InputNorms | None = None) -> Tensor:
     """The reference point of the node features of a graph model ``model(x, edge_index, batch)``."""
     batch = getattr(data, "batch", None)
-    (reference,) = resolve_references(spec, model, [data.x], lambda xs: model(xs[0], data.edge_index, batch))
+    (reference,) = resolve_references(spec, model, [data.x], lambda xs: model(xs[0], data.edge_index, batch), norms)
     return reference
 
 

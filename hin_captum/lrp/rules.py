@@ -21,14 +21,14 @@ nothing else in the package needs to change. Formulas follow Zennit's rules
 from __future__ import annotations
 
 from abc import ABC
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from ..errors import InputError
-from .core import Affine, divide, safe_ratio
+from ..util import InputError
+from .affine import Affine, divide, safe_ratio
 
 DEFAULT_EPSILON = 0.1
 """Chosen by the composite study (README, ``scripts/benchmark.py``): with the reference point, epsilon 0.1
@@ -52,6 +52,9 @@ class Rule(ABC):
     """Stabilizer of every denominator: ``d + epsilon * sgn(d)``."""
 
     name: ClassVar[str] = ""
+    input_only: ClassVar[bool] = False
+    """Whether the rule is only for a block that reads the explained input (its relevance is not a gradient
+    times the block's input): the engine refuses it anywhere else."""
     arguments: ClassVar[tuple[str, ...]] = ()
     """Fields that text sets by position after the name: ``gamma:0.5`` sets ``gamma``."""
 
@@ -262,6 +265,7 @@ class Flat(Rule):
     """
 
     name = "flat"
+    input_only = True
 
     def relevance(self, layer: Affine, grad: Tensor) -> Tensor:
         ones = torch.ones_like(layer.weight)
@@ -278,6 +282,7 @@ class WSquare(Rule):
     """
 
     name = "w2"
+    input_only = True
 
     def relevance(self, layer: Affine, grad: Tensor) -> Tensor:
         square = layer.weight**2
@@ -285,7 +290,7 @@ class WSquare(Rule):
         return layer.backward(share, square)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ZBox(Rule):
     """z^B rule for inputs known to lie in ``[low, high]`` (raw input units, per feature).
 
@@ -295,11 +300,24 @@ class ZBox(Rule):
     (the block must be a BatchNorm on its own); :meth:`from_data` takes them from jets.
     """
 
-    low: Tensor | None = field(default=None, compare=False)
-    high: Tensor | None = field(default=None, compare=False)
+    low: Tensor | None = None
+    high: Tensor | None = None
     width: float = 3.0
     name = "zbox"
+    input_only = True
     arguments = ("width",)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal rules have equal options and bounds of equal values (compared element by element, not as text)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        same = lambda a, b: a is b or (a is not None and b is not None and a.shape == b.shape and torch.equal(
+            a.detach().cpu(), b.detach().cpu()))
+        return (self.epsilon, self.width) == (other.epsilon, other.width) and same(self.low, other.low) \
+            and same(self.high, other.high)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.epsilon, self.width, None if self.low is None else tuple(self.low.shape)))
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -3,23 +3,55 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
-from ..errors import InputError
+from ..lrp.attribution import target_text
 from ..models.modes import eval_mode
+from ..util import InputError
 from .explanation import Explanation, as_batch
 
-METHODS: dict[str, type["AttributionMethod"]] = {}
+METHODS: dict[str, "type[AttributionMethod] | Variant"] = {}
+"""Every method by name: a class, or a :class:`Variant` of one with other defaults (``lrp-gamma``)."""
 
 
 def register(cls: type["AttributionMethod"]) -> type["AttributionMethod"]:
     """Class decorator: make a method available to ``attribute(..., method=cls.name)``."""
     METHODS[cls.name] = cls
     return cls
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered method under another name with other default options (``lrp-gamma`` is ``lrp`` with
+    ``composite="gamma"``); called like the class it varies."""
+
+    name: str
+    method: type["AttributionMethod"]
+    defaults: Mapping[str, Any]
+
+    def __call__(self, model: nn.Module, **options: Any) -> "AttributionMethod":
+        instance = self.method(model, **{**self.defaults, **options})
+        instance.name = self.name
+        return instance
+
+    def __getattr__(self, attribute: str) -> Any:
+        """The class's own attributes (``conserves``, ``one_graph_at_a_time``, ``option_names``)."""
+        method = self.__dict__.get("method")
+        if method is None or attribute.startswith("__"):
+            raise AttributeError(attribute)
+        return getattr(method, attribute)
+
+
+def register_variant(name: str, method: type["AttributionMethod"], **defaults: Any) -> Variant:
+    """Make ``method`` with ``defaults`` available as ``attribute(..., method=name)``."""
+    METHODS[name] = variant = Variant(name, method, dict(defaults))
+    return variant
 
 
 class AttributionMethod(ABC):
@@ -40,14 +72,30 @@ class AttributionMethod(ABC):
             raise InputError(f"method '{self.name}' takes no option(s) {', '.join(sorted(options))}")
         self.model = model
 
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The options the method takes (keywords of its constructor)."""
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return tuple(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                     if name not in ("self", "model") and parameter.kind in kinds)
+
     def explain(self, data: Data | Batch, target: int | Tensor = 1) -> Explanation:
         """Relevance for ``target`` (one class, or one per graph) of every graph in ``data``.
 
         The model runs in eval mode, with gradients on even inside ``torch.no_grad()``.
+        A target the model has no output for is refused in one line.
         """
         batch = as_batch(data)
+        targets = per_graph_target(target, batch.num_graphs, batch.x.device)
         with eval_mode(self.model), torch.enable_grad():
-            return self._explain(batch, per_graph_target(target, batch.num_graphs, batch.x.device))
+            try:
+                return self._explain(batch, targets)
+            except (IndexError, RuntimeError):
+                outputs = self.logits(batch).shape[-1]
+                if len(targets) and (int(targets.min()) < 0 or int(targets.max()) >= outputs):
+                    raise InputError(f"target {target_text(target)} is out of range: the model gives {outputs} "
+                                     f"outputs per graph (0 to {outputs - 1})") from None
+                raise
 
     def logits(self, data: Batch) -> Tensor:
         """The model's output ``[G, C]`` on ``data``, without gradients."""
@@ -86,8 +134,8 @@ def per_graph_target(target: int | Tensor, num_graphs: int, device: torch.device
 
 
 def takes_option(method: str, option: str) -> bool:
-    """Whether the registered method ``method`` takes ``option`` (a keyword of its constructor)."""
-    return option in inspect.signature(METHODS[method].__init__).parameters
+    """Whether the registered method ``method`` takes ``option``."""
+    return option in METHODS[method].option_names()
 
 
 def attribute(

@@ -9,6 +9,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from ..lrp.engine import ConservationReport
+from ..util import InputError
 
 
 @dataclass
@@ -88,4 +89,5 @@ def as_batch(data: Data | Batch) -> Batch:
         return data
     if isinstance(data, Data):
         return Batch.from_data_list([data])
-    raise TypeError(f"expected a torch_geometric Data or Batch, got {type(data).__name__}")
+    raise InputError(f"hin_captum.attribute explains graphs (a torch_geometric Data or Batch), not a "
+                     f"{type(data).__name__}: for plain tensors use hin_captum.LRP(model).attribute(x, target=...)")

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.explain import Explainer, GNNExplainer
 
-from ..errors import InputError
+from ..util import InputError
 from .base import AttributionMethod, register, single_graphs
 from .explanation import Explanation, explanation_of
 

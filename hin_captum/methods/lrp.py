@@ -1,15 +1,14 @@
 """LRP through :mod:`hin_captum.lrp`: node and edge relevance from one backward pass, measured from a reference."""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any
 
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from ..lrp import DEFAULT_EPSILON, ConservationReport, Reference, Rule, make_composite
-from ..lrp.engine import check_precision, engine_for
-from ..lrp.composites import Composite
-from .base import AttributionMethod, register
+from ..lrp import COMPOSITES, ConservationReport, LRPConfig, Propagator
+from ..lrp.attribution import selected_outputs
+from .base import AttributionMethod, register, register_variant
 from .explanation import Explanation, explanation_of
 
 
@@ -17,40 +16,36 @@ from .explanation import Explanation, explanation_of
 class LRPMethod(AttributionMethod):
     """LRP with a composite of rules; ``conservation=True`` adds the layer-by-layer report.
 
-    Relevance is measured from ``reference`` (default: the input BatchNorm's running
-    mean); what biases and epsilon keep is in ``Explanation.absorbed`` per jet.
-    ``precision="tf32"`` or ``"bfloat16"`` runs the matrix products in reduced precision.
+    ``options`` are those of :class:`~hin_captum.lrp.config.LRPConfig` (composite,
+    rules, epsilon, reference, precision). Relevance is measured from the reference
+    (default: the input BatchNorm's running mean); what biases and epsilon keep is in
+    ``Explanation.absorbed`` per jet.
     """
 
     name = "lrp"
     conserves = True
-    default_composite = "epsilon"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        composite: str | Composite | None = None,
-        rules: Mapping[str, str | Rule] | None = None,
-        epsilon: float = DEFAULT_EPSILON,
-        reference: Reference = "auto",
-        conservation: bool = False,
-        precision: str = "float32",
-    ) -> None:
+    def __init__(self, model: nn.Module, conservation: bool = False, **options: Any) -> None:
         super().__init__(model)
-        self.engine = engine_for(model, make_composite(composite or self.default_composite, rules, epsilon))
-        self.reference = reference
         self.conservation = conservation
-        self.precision = check_precision(precision)
+        self.propagator = Propagator(LRPConfig.of(options, f"method '{self.name}'"))
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return ("conservation", *LRPConfig.option_names())
+
+    @property
+    def reference(self):
+        """The reference point the relevance is measured from (the comparison measures deletion from it)."""
+        return self.propagator.config.reference
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        result = self.engine.propagate(
-            (data.x,),
+        result = self.propagator.propagate(
+            self.model, (data.x,),
             run=lambda xs: self.model(xs[0], data.edge_index, data.batch),
-            select=lambda output: output.gather(1, target[:, None]).sum(),
-            reference=self.reference,
+            select=lambda output: selected_outputs(output, target, "graph").sum(),
             edge_index=data.edge_index,
             track_conservation=self.conservation,
-            precision=self.precision,
         )
         explanation = explanation_of(self.name, data, target, result.output, result.relevance[0], result.edge,
                                      reference=result.references[0])
@@ -62,16 +57,5 @@ class LRPMethod(AttributionMethod):
         return explanation
 
 
-def _register_composites() -> None:
-    """``lrp-<name>`` for every named composite, so the registry, the scripts and the comparison can name them."""
-    from ..lrp import COMPOSITES
-
-    for composite in COMPOSITES:
-        register(type(f"LRPMethod_{composite.replace('-', '_')}", (LRPMethod,), {
-            "name": f"lrp-{composite}",
-            "default_composite": composite,
-            "__doc__": f"LRP with the ``{composite}`` composite (see :data:`hin_captum.lrp.COMPOSITES`).",
-        }))
-
-
-_register_composites()
+for _composite in COMPOSITES:  # lrp-<name> for every named composite: the registry, the scripts and the study use them
+    register_variant(f"lrp-{_composite}", LRPMethod, composite=_composite)

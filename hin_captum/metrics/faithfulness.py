@@ -20,7 +20,7 @@ from torch_geometric.explain import Explanation as PyGExplanation
 from torch_geometric.explain.algorithm import DummyExplainer
 from torch_geometric.explain.metric import fidelity
 
-from ..errors import InputError
+from ..util import InputError
 from ..lrp.reference import Reference, resolve_reference
 from ..methods.explanation import Explanation
 from ..models.stacked import StackedCopies

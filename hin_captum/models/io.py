@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from ..cli import atomic_path
-from ..errors import InputError
+from ..util import atomic_path
+from ..util import InputError
 from .interaction_network import HINConfig, InteractionNetwork
 
 CHECKPOINT_FORMAT = "hin_captum/1"

@@ -1,9 +1,9 @@
 """What an attribution run writes: relevance tables, friend trees of the input files, and the global summary."""
 from .files import EDGE_COUNTER, TRACK_COUNTER, FriendTreeWriter, friend_arrays, read_friend_jets, read_metadata
 from .summary import RelevanceSummary
-from .table import PREDICTED, RelevanceTable, explain_chunk, target_choices, target_class
+from .table import RelevanceTable
 
 __all__ = [
-    "EDGE_COUNTER", "FriendTreeWriter", "PREDICTED", "RelevanceSummary", "RelevanceTable", "TRACK_COUNTER",
-    "explain_chunk", "friend_arrays", "read_friend_jets", "read_metadata", "target_choices", "target_class",
+    "EDGE_COUNTER", "FriendTreeWriter", "RelevanceSummary", "RelevanceTable", "TRACK_COUNTER", "friend_arrays",
+    "read_friend_jets", "read_metadata",
 ]

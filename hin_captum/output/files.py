@@ -22,6 +22,7 @@ import torch
 import uproot
 
 from ..data.root import JetChunk
+from ..data.schema import JetSchema
 from .table import RelevanceTable
 
 TRACK_COUNTER = "rel_n_tracks"
@@ -164,7 +165,8 @@ def torch_copy(table: RelevanceTable, metadata: Mapping[str, Any]) -> dict[str, 
     return copy
 
 
-def read_friend_jets(path: str | Path, tree: str, chunks: list[JetChunk], method: str) -> RelevanceTable:
+def read_friend_jets(path: str | Path, tree: str, chunks: list[JetChunk], method: str,
+                     schema: JetSchema) -> RelevanceTable:
     """The relevance table of the jets of ``chunks`` (one usable jet each, read again from the input) back from
     their friend file: relevance from the friend tree, features and labels from the input."""
     tables = []
@@ -172,7 +174,7 @@ def read_friend_jets(path: str | Path, tree: str, chunks: list[JetChunk], method
         friend = file[tree]
         for chunk in chunks:
             row = friend.arrays(entry_start=int(chunk.entry[0]), entry_stop=int(chunk.entry[0]) + 1)[0]
-            template = RelevanceTable.empty(method)
+            template = RelevanceTable.empty(method, schema)
             node = np.stack([row[TRACK_PREFIX + name].to_numpy() for name in template.features], axis=1)
             has_edges = "edge_src" in row.fields
             tables.append(RelevanceTable(
@@ -189,4 +191,4 @@ def read_friend_jets(path: str | Path, tree: str, chunks: list[JetChunk], method
                 edge_relevance=row["edge_relevance"].to_numpy() if has_edges else None,
                 edge_score=row["edge_score"].to_numpy() if has_edges else None,
             ))
-    return RelevanceTable.concatenate(tables) if tables else RelevanceTable.empty(method)
+    return RelevanceTable.concatenate(tables) if tables else RelevanceTable.empty(method, schema)

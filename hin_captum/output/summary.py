@@ -30,9 +30,9 @@ import numpy as np
 import uproot
 from torch import nn
 
-from ..cli import atomic_path
+from ..util import atomic_path
 from ..config import load_config
-from ..errors import InputError
+from ..util import InputError
 from ..data.root import rank_within_jets
 from .table import RelevanceTable
 

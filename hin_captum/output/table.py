@@ -8,32 +8,9 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
-from ..config import feature_names, load_config, unique_names
-from ..data.graphs import jet_batch
 from ..data.root import JetChunk
-from ..errors import InputError
-from ..methods import AttributionMethod, Explanation
-
-PREDICTED = "predicted"
-"""Target name: explain each jet's predicted class."""
-
-
-def class_names() -> list[str]:
-    """The model's classes, in logit order (``classes`` of ``configs/definitions.yml``)."""
-    return list(load_config("definitions")["classes"])
-
-
-def target_choices() -> list[str]:
-    """What ``target`` may name: a class (lower case) or ``predicted``."""
-    return [name.lower() for name in class_names()] + [PREDICTED]
-
-
-def target_class(name: str) -> int | str:
-    """The class index of a target name, or ``predicted`` as it is."""
-    choices = target_choices()
-    if name.lower() not in choices:
-        raise InputError(f"unknown target '{name}': use one of {', '.join(choices)}")
-    return PREDICTED if name.lower() == PREDICTED else choices.index(name.lower())
+from ..data.schema import JetSchema
+from ..methods import Explanation
 
 
 @dataclass
@@ -49,7 +26,7 @@ class RelevanceTable:
 
     method: str
     features: list[str]
-    """Unique names of the feature columns (see :func:`hin_captum.config.unique_names`)."""
+    """Unique names of the feature columns (:attr:`hin_captum.data.schema.JetSchema.columns`)."""
     classes: list[str]
     x: np.ndarray
     """``[N, F]`` input features of every track."""
@@ -112,7 +89,8 @@ class RelevanceTable:
         return slice(start, start + int(self.edges_per_jet[jet]))
 
     @classmethod
-    def from_explanation(cls, batch: Batch, explanation: Explanation, chunk: JetChunk, jets: slice) -> "RelevanceTable":
+    def from_explanation(cls, batch: Batch, explanation: Explanation, chunk: JetChunk, jets: slice,
+                         schema: JetSchema) -> "RelevanceTable":
         """The table of the jets ``jets`` of ``chunk``, explained as ``batch`` (see :func:`jet_batch`)."""
         tracks = slice(int(chunk.tracks_per_jet[: jets.start].sum()), int(chunk.tracks_per_jet[: jets.stop].sum()))
         tracks_per_jet = chunk.tracks_per_jet[jets]
@@ -127,8 +105,8 @@ class RelevanceTable:
             local = numpy(edge_index - batch.ptr[batch.batch[edge_index[0]]])
         return cls(
             method=explanation.method,
-            features=unique_names(feature_names()),
-            classes=class_names(),
+            features=schema.columns,
+            classes=list(schema.classes),
             x=chunk.x[tracks],
             node=numpy(explanation.node).astype(np.float32),
             tracks_per_jet=tracks_per_jet,
@@ -148,13 +126,13 @@ class RelevanceTable:
         )
 
     @classmethod
-    def empty(cls, method: str, edges: bool = False, absorbed: bool = False) -> "RelevanceTable":
+    def empty(cls, method: str, schema: JetSchema, edges: bool = False, absorbed: bool = False) -> "RelevanceTable":
         """A table of no jets, with edge and absorbed columns if the method gives them."""
-        features = unique_names(feature_names())
+        features = schema.columns
         zeros, nothing = np.zeros(0, dtype=np.int64), np.zeros(0, np.float32)
-        return cls(method=method, features=features, classes=class_names(),
+        return cls(method=method, features=features, classes=list(schema.classes),
                    x=np.zeros((0, len(features)), np.float32), node=np.zeros((0, len(features)), np.float32),
-                   tracks_per_jet=zeros, output=nothing, prediction=np.zeros((0, len(class_names())), np.float32),
+                   tracks_per_jet=zeros, output=nothing, prediction=np.zeros((0, len(schema.classes)), np.float32),
                    target=zeros, label=zeros, file_index=zeros, entry=zeros, spectators={}, edges_per_jet=zeros,
                    absorbed=nothing if absorbed else None, edge_src=zeros if edges else None,
                    edge_dst=zeros if edges else None, edge_relevance=nothing if edges else None,
@@ -203,30 +181,3 @@ class RelevanceTable:
             else:
                 joined[item.name] = np.concatenate(values)
         return cls(**joined)
-
-
-def explain_chunk(
-    explainer: AttributionMethod,
-    chunk: JetChunk,
-    batch_size: int,
-    target: int | str,
-    device: torch.device,
-) -> RelevanceTable | None:
-    """Explain the usable jets of ``chunk`` in batches of ``batch_size`` on ``device`` for ``target`` (a class
-    index or ``predicted``). Batches are built on the device from the chunk's arrays (:func:`jet_batch`).
-    None for a chunk without usable jets."""
-    if batch_size < 1:
-        raise InputError(f"the batch size must be at least 1, got {batch_size}")
-    if chunk.num_jets == 0:
-        return None
-    tables = []
-    first_track = np.concatenate([[0], np.cumsum(chunk.tracks_per_jet)])
-    if not np.array_equal(chunk.track_index, np.arange(len(chunk.x)) - np.repeat(first_track[:-1],
-                                                                                  chunk.tracks_per_jet)):
-        raise InputError("jets must keep all their tracks in input order (read them without max_tracks)")
-    for start in range(0, chunk.num_jets, batch_size):
-        jets = slice(start, min(start + batch_size, chunk.num_jets))
-        batch = jet_batch(chunk.x[first_track[jets.start] : first_track[jets.stop]], chunk.tracks_per_jet[jets], device)
-        targets = explainer.logits(batch).argmax(1) if target == PREDICTED else int(target)
-        tables.append(RelevanceTable.from_explanation(batch, explainer.explain(batch, targets), chunk, jets))
-    return RelevanceTable.concatenate(tables)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..comparison import MethodResult
+from ..benchmarks.comparison import MethodResult
 from .style import feature_labels, save_figure
 
 LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (3, 3)))

@@ -5,9 +5,7 @@ The figures over the whole sample come from its summary (:mod:`hin_captum.plots.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
 from ..output.table import RelevanceTable
+from ..pipeline.settings import PlotSettings
 from .style import DIVERGING, centred_norm, save_figure
 
 SIGNAL = "Hbb"
@@ -26,33 +25,6 @@ SIGNAL = "Hbb"
 EDGE_COLORMAP = "Oranges"
 NODE_SIZE = (15.0, 320.0)
 """Marker area (points^2) of the track with no relevance and of the track with the largest |R| of its jet."""
-
-
-@dataclass(frozen=True)
-class PlotSettings:
-    """What :func:`plot_jets` draws (the ``plots`` section of ``configs/attribute.yml``)."""
-
-    jets: int
-    """Per-jet plots for this many most confident Hbb jets; 0 for none (the summary's figures are always drawn)."""
-    top_features: int
-    """Relevance-vs-value panels of the summary for this many features of highest mean |R|."""
-    edge_significance: float
-    """In the 3D plot, a track pair is highlighted when its S_edge lies this many standard deviations above the
-    mean of the jet's track pairs."""
-    coordinates: Mapping[str, str]
-    """Features drawn as ``eta``, ``phi`` and ``pt`` of the tracks."""
-    formats: tuple[str, ...] = ("png",)
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], jets: int | None = None, pdf: bool = False) -> "PlotSettings":
-        """Settings from the config section; ``jets`` and ``pdf`` are the command line's overrides."""
-        return cls(
-            jets=int(config["jets"] if jets is None else jets),
-            top_features=int(config["top_features"]),
-            edge_significance=float(config["edge_significance"]),
-            coordinates=dict(config["coordinates"]),
-            formats=("png", "pdf") if pdf else ("png",),
-        )
 
 
 def most_confident(table: RelevanceTable, n: int, class_name: str = SIGNAL) -> list[int]:

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import Normalize
 
-from ..cli import atomic_path
-from ..config import feature_names, unique_names
+from ..util import atomic_path
+from ..data.schema import CMS_HBB, unique_names
 
 DIVERGING = "RdBu_r"
 """Colormap for signed relevance: blue negative, white 0, red positive."""
@@ -44,4 +44,4 @@ def centred_norm(values: np.ndarray) -> Normalize:
 
 def feature_labels(names: Sequence[str] | None = None) -> list[str]:
     """Axis labels of the input features (default: the 48 of ``configs/definitions.yml``), repeats told apart."""
-    return unique_names(feature_names() if names is None else names)
+    return unique_names(CMS_HBB.features if names is None else names)

@@ -13,7 +13,7 @@ node features by ``edge_index`` (a layer's own self-loops stay with their nodes)
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,10 +22,8 @@ from torch_geometric.explain.algorithm import ExplainerAlgorithm
 from torch_geometric.explain.config import MaskType, ModelMode, ModelReturnType
 from torch_geometric.nn import MessagePassing
 
-from ..errors import InputError
-from ..lrp import DEFAULT_EPSILON, Reference, Rule, make_composite
-from ..lrp.composites import Composite
-from ..lrp.engine import check_precision, engine_for
+from ..lrp import LRPConfig, Propagator
+from ..util import InputError
 
 NODE_MASK_TYPES = (None, MaskType.attributes, MaskType.object, MaskType.common_attributes)
 EDGE_MASK_TYPES = (None, MaskType.object)
@@ -39,22 +37,13 @@ class LRPExplainer(ExplainerAlgorithm):
     weights sit in Linear layers (GCNConv, GraphConv, GINConv, SAGEConv, EdgeConv,
     the interaction network) and sum, mean or max aggregation and pooling. Anything
     else (attention, sigmoid or tanh gates, a final softmax) is refused by name.
-    Options are those of :func:`hin_captum.attribute` for ``method="lrp"``, the
-    reference point included.
+    ``options`` are those of :class:`~hin_captum.lrp.config.LRPConfig`, as for
+    ``hin_captum.attribute(..., method="lrp")``, the reference point included.
     """
 
-    def __init__(
-        self,
-        composite: str | Composite | None = None,
-        rules: Mapping[str, str | Rule] | None = None,
-        epsilon: float = DEFAULT_EPSILON,
-        reference: Reference = "auto",
-        precision: str = "float32",
-    ) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__()
-        self.composite = make_composite(composite, rules, epsilon)
-        self.reference = reference
-        self.precision = check_precision(precision)
+        self.propagator = Propagator(LRPConfig.of(options, "LRPExplainer"))
 
     def supports(self) -> bool:
         config, model = self.explainer_config, self.model_config
@@ -81,13 +70,11 @@ class LRPExplainer(ExplainerAlgorithm):
         if edges and not any(isinstance(module, MessagePassing) for module in model.modules()):
             raise InputError(f"{type(model).__name__} has no MessagePassing layer, so no edge relevance: "
                              "explain it with edge_mask_type=None")
-        result = engine_for(model, self.composite).propagate(
-            (x,),
+        result = self.propagator.propagate(
+            model, (x,),
             run=lambda xs: model(xs[0], edge_index, **kwargs),
             select=lambda output: self._explained_output(output, target, index),
-            reference=self.reference,
             edge_index=edge_index if edges else None,
-            precision=self.precision,
         )
         node = result.relevance[0]
         edge = None

@@ -8,7 +8,7 @@ from torch_geometric.data import Batch, Data
 
 from hin_captum.data import fully_connected_edge_index, jet_graph, knn_edge_index
 from hin_captum.data.graphs import jet_batch
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 
 
 @pytest.mark.parametrize("n_nodes", range(8))

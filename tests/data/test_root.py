@@ -8,15 +8,16 @@ import torch
 import uproot
 from torch_geometric.data import Batch
 
-from hin_captum.config import feature_names, label_branches, load_config, spectator_names
+from hin_captum.config import load_config
+from hin_captum.data.schema import CMS_HBB
 from hin_captum.data import RootJetReader, make_toy_jets, read_root, write_toy_root
 from hin_captum.data.root import track_matrix
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 
-TREE = load_config("definitions")["tree"]
-FEATURES = feature_names()
+TREE = CMS_HBB.tree
+FEATURES = CMS_HBB.features
 BRANCH_NUMBER = {name: number for number, name in enumerate(dict.fromkeys(FEATURES))}
-LABEL_BRANCHES = [name for names in label_branches().values() for name in names]
+LABEL_BRANCHES = [name for names in CMS_HBB.labels.values() for name in names]
 LABELS = {
     "qcd": {"sample_isQCD": 1, "label_QCD_others": 1},
     "qcd_b": {"sample_isQCD": 1, "label_QCD_b": 1},
@@ -78,7 +79,7 @@ def test_toy_file_reads_back_exactly(toy):
     np.testing.assert_array_equal([jet.num_nodes for jet in jets], arrays["n_tracks"])
     np.testing.assert_array_equal([jet.num_nodes for jet in jets], ak.num(generated.tracks))
     np.testing.assert_array_equal([jet.y.item() for jet in jets], arrays["label_H_bb"])
-    for name in spectator_names():
+    for name in CMS_HBB.spectators:
         np.testing.assert_array_equal(np.concatenate([jet[name].numpy() for jet in jets]), arrays[name])
     x = torch.cat([jet.x for jet in jets]).numpy()
     for column, name in enumerate(FEATURES):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hin_captum.data import make_sanity_jets
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 
 
 @pytest.fixture(scope="module")

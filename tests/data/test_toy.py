@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import uproot
 
-from hin_captum.config import feature_names, label_branches, load_config, spectator_names
+from hin_captum.config import load_config
+from hin_captum.data.schema import CMS_HBB
 from hin_captum.data import make_toy_jets, write_toy_root
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_toy_data.py"
 DEFINITIONS = load_config("definitions")
-TRACK_BRANCHES = list(dict.fromkeys(feature_names()))
-LABELS = label_branches()
+TRACK_BRANCHES = list(dict.fromkeys(CMS_HBB.features))
+LABELS = CMS_HBB.labels
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +35,12 @@ def test_schema_has_every_branch_once_with_one_counter(toy_tree):
     tree, _ = toy_tree
     labels = [name for names in LABELS.values() for name in names]
 
-    assert sorted(tree.keys()) == sorted([DEFINITIONS["track_counter"], *TRACK_BRANCHES, *labels, *spectator_names()])
+    assert sorted(tree.keys()) == sorted([DEFINITIONS["track_counter"], *TRACK_BRANCHES, *labels, *CMS_HBB.spectators])
     assert len(TRACK_BRANCHES) == 45
     for name in TRACK_BRANCHES:
         assert tree[name].typename == "float[]"
         assert tree[name].count_branch.name == DEFINITIONS["track_counter"]
-    for name in [*labels, *spectator_names()]:
+    for name in [*labels, *CMS_HBB.spectators]:
         assert tree[name].typename in {"int32_t", "float"}
 
 
@@ -51,7 +52,7 @@ def test_file_holds_exactly_the_generated_jets(toy_tree):
     np.testing.assert_array_equal(arrays[DEFINITIONS["track_counter"]], ak.num(jets.tracks))
     for name in TRACK_BRANCHES:
         assert ak.all(arrays[name] == jets.tracks[name]), name
-    for name in [*(name for names in LABELS.values() for name in names), *spectator_names()]:
+    for name in [*(name for names in LABELS.values() for name in names), *CMS_HBB.spectators]:
         np.testing.assert_array_equal(arrays[name], jets[name])
 
 

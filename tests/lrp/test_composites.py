@@ -1,7 +1,7 @@
 """Composites assign rules by name pattern and position."""
 import pytest
 
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 from hin_captum.lrp import (
     DEFAULT_EPSILON, AlphaBeta, Epsilon, Flat, Gamma, Pass, ZBox, ZPlus, find_affine_blocks, make_composite,
 )
@@ -9,7 +9,9 @@ from tests.factories import random_hin
 
 
 def rules_by_name(composite, model):
-    return {block.name: rule for block, rule in composite.assign(find_affine_blocks(model)).items()}
+    """The rules with the first block reading the input, as the HIN's input BatchNorm does."""
+    blocks = find_affine_blocks(model)
+    return {block.name: rule for block, rule in composite.assign(blocks, reading={blocks[0]}).items()}
 
 
 def test_linear_and_batchnorm_pairs_are_canonized_into_one_block():

@@ -169,7 +169,7 @@ def test_gcn_edges_through_attribute_are_the_message_shares_and_self_loops_stay_
     torch.testing.assert_close(explanation.node.sum(), explanation.output.sum())
 
 
-def test_the_guard_runs_once_per_model_and_again_when_the_model_changes(monkeypatch):
+def test_the_guard_runs_on_each_fronts_first_pass_and_again_when_the_model_changes(monkeypatch):
     from hin_captum.lrp import guard as guard_module
 
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
@@ -178,9 +178,12 @@ def test_the_guard_runs_once_per_model_and_again_when_the_model_changes(monkeypa
     monkeypatch.setattr(guard_module.OperationGuard, "__enter__", lambda self: entered.append(1) or original(self))
     x = torch.randn(3, 4)
 
-    LRP(model).attribute(x, target=0)
-    LRP(model).attribute(x, target=1)
+    lrp = LRP(model)
+    lrp.attribute(x, target=0)
+    lrp.attribute(x, target=1)
     assert len(entered) == 1  # the second call found the model checked
+    LRP(model).attribute(x, target=1)
+    assert len(entered) == 2  # another front checks on its own first pass
 
     class Gate(nn.Module):  # no parameters, no module LRP refuses by type: only the guard can tell
         def forward(self, h):
@@ -188,5 +191,5 @@ def test_the_guard_runs_once_per_model_and_again_when_the_model_changes(monkeypa
 
     model[1] = Gate()  # the same object, another model now
     with pytest.raises(UnsupportedModuleError, match="'sigmoid' is not piecewise linear"):
-        LRP(model).attribute(x, target=0)
-    assert len(entered) == 2
+        lrp.attribute(x, target=0)
+    assert len(entered) == 3

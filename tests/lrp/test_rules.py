@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 from hin_captum.lrp import (
     LRP, RULES, Affine, AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, WSquare, ZBox, ZPlus, parse_rule,
 )
 from hin_captum.lrp.composites import Composite
-from hin_captum.lrp.core import divide
+from hin_captum.lrp.affine import divide
 from tests.factories import randomize_norms
 from tests.lrp.reference import affine_relevance, folded, numpy, share
 
@@ -154,6 +154,8 @@ def test_zbox_without_bounds_takes_them_from_the_batchnorm_it_sits_on():
 
     torch.testing.assert_close(results[0], results[1])
     with pytest.raises(InputError, match="zbox.*without bounds needs a BatchNorm"):
+        LRP(torch.nn.Sequential(torch.nn.Linear(6, 2)).double(), rules={"0": "zbox"}).attribute(x, target=1)
+    with pytest.raises(InputError, match="^rule 'zbox' is for a block that reads the explained input, but 4 does not"):
         LRP(model, rules={"4": "zbox"}).attribute(x, target=1)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import hin_captum
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 from hin_captum.methods import METHODS
 from tests.factories import jet_batch, random_hin
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import hin_captum
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 from hin_captum.metrics import faithfulness_curve, fidelity_at_sparsity, top_fraction_mask
 from tests.factories import jet_batch, random_hin
 

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 import hin_captum
-from hin_captum.config import PACKAGE_DIR
+from hin_captum.config import BUNDLE_DIR, PACKAGE_DIR
 from hin_captum.data.sources import load_jets
 from hin_captum.training.trainer import evaluate
 
-PRETRAINED = PACKAGE_DIR / "pretrained"
+PRETRAINED = BUNDLE_DIR / "pretrained"
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,19 @@ import uproot
 from torch_geometric.data import Batch, Data
 
 import hin_captum
-from hin_captum.config import bundled, feature_names, load_config, unique_names
+from hin_captum.config import bundled, load_config
+from hin_captum.data.schema import CMS_HBB, unique_names
 from hin_captum.data import RootJetReader, write_toy_root
 from hin_captum.data.graphs import fully_connected_edge_index
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 from hin_captum.methods import METHODS
-from hin_captum.output import FriendTreeWriter, RelevanceTable, explain_chunk, read_metadata
+from hin_captum.output import FriendTreeWriter, RelevanceTable, read_metadata
+from hin_captum.pipeline.explain import explain_chunk
 from hin_captum.output.files import torch_copy
 from tests.data.test_root import write_ntuple
 from tests.factories import random_hin
 
-TREE = load_config("definitions")["tree"]
+TREE = CMS_HBB.tree
 CPU = torch.device("cpu")
 # File a: 5 entries, the third unlabeled; file b: 4 entries, the first with a NaN feature.
 COUNTS = {"a": [3, 4, 2, 5, 3], "b": [4, 2, 3, 6]}
@@ -51,8 +53,8 @@ def written(tmp_path, model, path, method="lrp", step_size=2):
     with uproot.recreate(out) as file:
         writer = FriendTreeWriter(file, "relevance", basket_entries=3)
         for chunk in reader.chunks(0):
-            table = explain_chunk(explainer, chunk, 2, 1, CPU)
-            writer.extend(RelevanceTable.empty(method) if table is None else table, chunk)
+            table = explain_chunk(explainer, chunk, 2, 1, CPU, CMS_HBB)
+            writer.extend(RelevanceTable.empty(method, CMS_HBB) if table is None else table, chunk)
         writer.finish({"note": "test"})
     with uproot.open(out) as file:
         return file["relevance"].arrays(), out
@@ -69,7 +71,7 @@ def test_the_friend_tree_has_an_entry_per_input_entry(tmp_path, model, files):
     assert ak.num(arrays["rel_track_quality"]).tolist() == expected_tracks
     assert arrays["rel_n_edges"].tolist() == [n * (n - 1) for n in expected_tracks]
     assert arrays["target"].tolist() == [1, 1, -1, 1, 1]
-    per_track = sum(arrays[f"rel_{name}"] for name in unique_names(feature_names()))
+    per_track = sum(arrays[f"rel_{name}"] for name in unique_names(CMS_HBB.features))
     np.testing.assert_allclose(ak.flatten(arrays["rel_sum"]), ak.flatten(per_track), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(arrays["rel_total"], ak.sum(per_track, axis=1), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(arrays["rel_absorbed"], arrays["output"] - arrays["rel_total"], atol=1e-5)
@@ -79,16 +81,16 @@ def test_the_friend_tree_has_an_entry_per_input_entry(tmp_path, model, files):
 def test_track_and_edge_branches_hold_the_relevance_of_the_jet_at_that_entry(tmp_path, model, files):
     arrays, _ = written(tmp_path, model, files[1])
     with uproot.open(files[1]) as file:
-        inputs = file[TREE].arrays(list(dict.fromkeys(feature_names())))
+        inputs = file[TREE].arrays(list(dict.fromkeys(CMS_HBB.features)))
 
     assert arrays["explained"].tolist() == [False, True, True, True]  # the first has a NaN feature
     for entry in (1, 2, 3):  # read here independently of the reader
-        x = torch.tensor(np.array([inputs[name][entry].to_list() for name in feature_names()], np.float32).T)
+        x = torch.tensor(np.array([inputs[name][entry].to_list() for name in CMS_HBB.features], np.float32).T)
         n = len(x)
         graph = Data(x=x, edge_index=fully_connected_edge_index(n))
         reference = hin_captum.attribute(model, graph, method="lrp", target=1)
         row = arrays[entry]
-        for column, name in enumerate(unique_names(feature_names())):
+        for column, name in enumerate(unique_names(CMS_HBB.features)):
             np.testing.assert_allclose(row[f"rel_{name}"].to_numpy(), reference.node[:, column], rtol=1e-4,
                                        atol=1e-6, err_msg=name)
         np.testing.assert_allclose(row["output"], reference.output.item(), rtol=1e-5)
@@ -114,7 +116,7 @@ def test_methods_without_edge_relevance_write_no_edge_branches(tmp_path, model, 
 def test_the_pytorch_copy_loads_weights_only_and_matches_the_tree(tmp_path, model, files):
     arrays, _ = written(tmp_path, model, files[0])
     reader = RootJetReader(files[0])
-    table = RelevanceTable.concatenate([explain_chunk(METHODS["lrp"](model), chunk, 4, 1, CPU)
+    table = RelevanceTable.concatenate([explain_chunk(METHODS["lrp"](model), chunk, 4, 1, CPU, CMS_HBB)
                                         for chunk in reader.chunks(0)])
     path = tmp_path / "copy.pt"
     torch.save(torch_copy(table, {"note": "test"}), path)
@@ -132,13 +134,13 @@ def test_the_pytorch_copy_loads_weights_only_and_matches_the_tree(tmp_path, mode
 def test_jets_with_dropped_tracks_are_refused(model, files):
     chunk = next(RootJetReader(files[0], max_tracks=2).chunks(0))
     with pytest.raises(InputError, match="keep all their tracks"):
-        explain_chunk(METHODS["lrp"](model), chunk, 4, 1, CPU)
+        explain_chunk(METHODS["lrp"](model), chunk, 4, 1, CPU, CMS_HBB)
 
 
 def test_batches_of_a_chunk_equal_one_batch_and_the_data_list_route(model, files):
     chunk = next(RootJetReader(files[0], step_size=100).chunks(0))
-    whole = explain_chunk(METHODS["lrp"](model), chunk, 100, 1, CPU)
-    pieces = explain_chunk(METHODS["lrp"](model), chunk, 1, 1, CPU)
+    whole = explain_chunk(METHODS["lrp"](model), chunk, 100, 1, CPU, CMS_HBB)
+    pieces = explain_chunk(METHODS["lrp"](model), chunk, 1, 1, CPU, CMS_HBB)
 
     assert pieces.num_jets == whole.num_jets == 4
     np.testing.assert_allclose(pieces.node, whole.node, rtol=1e-4, atol=1e-6)
@@ -152,7 +154,7 @@ def test_batches_of_a_chunk_equal_one_batch_and_the_data_list_route(model, files
 def test_predicted_target_explains_each_jets_argmax(tmp_path):
     model = hin_captum.load_model(bundled("pretrained/hin_toy.pt"))
     chunk = next(RootJetReader(write_toy_root(tmp_path / "toy.root", 12, seed=4), step_size=100).chunks(0))
-    table = explain_chunk(METHODS["lrp"](model), chunk, 5, "predicted", CPU)
+    table = explain_chunk(METHODS["lrp"](model), chunk, 5, "predicted", CPU, CMS_HBB)
 
     batch = Batch.from_data_list(list(chunk.graphs()))
     logits = model(batch.x, batch.edge_index, batch.batch).detach()
@@ -163,7 +165,7 @@ def test_predicted_target_explains_each_jets_argmax(tmp_path):
 
 def test_a_table_selects_jets_with_their_tracks_and_edges(model, files):
     chunk = next(RootJetReader(files[0], step_size=100).chunks(0))
-    table = explain_chunk(METHODS["lrp"](model), chunk, 100, 1, CPU)
+    table = explain_chunk(METHODS["lrp"](model), chunk, 100, 1, CPU, CMS_HBB)
 
     picked = table.select([2, 0])
 

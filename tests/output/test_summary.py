@@ -5,9 +5,11 @@ import torch
 
 from hin_captum.config import load_config
 from hin_captum.data import RootJetReader, write_toy_root
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 from hin_captum.methods import METHODS
-from hin_captum.output import RelevanceSummary, explain_chunk
+from hin_captum.output import RelevanceSummary
+from hin_captum.data.schema import CMS_HBB
+from hin_captum.pipeline.explain import explain_chunk
 from hin_captum.output.summary import value_ranges
 from tests.factories import random_hin
 
@@ -19,7 +21,7 @@ def tables(tmp_path_factory):
     model = random_hin(seed=3, hidden=8)
     path = write_toy_root(tmp_path_factory.mktemp("toy") / "toy.root", 30, seed=5)
     chunks = list(RootJetReader(path, step_size=12).chunks(0))
-    return model, [explain_chunk(METHODS["lrp"](model), chunk, 7, 1, torch.device("cpu")) for chunk in chunks]
+    return model, [explain_chunk(METHODS["lrp"](model), chunk, 7, 1, torch.device("cpu"), CMS_HBB) for chunk in chunks]
 
 
 def empty(model, table):

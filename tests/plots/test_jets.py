@@ -7,10 +7,10 @@ import torch
 from matplotlib.collections import PathCollection
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
-from hin_captum.config import feature_names, unique_names
+from hin_captum.data.schema import CMS_HBB, unique_names
 from hin_captum.data import RootJetReader, write_toy_root
 from hin_captum.methods import METHODS
-from hin_captum.output import explain_chunk
+from hin_captum.pipeline.explain import explain_chunk
 from hin_captum.plots import jets as plots
 from hin_captum.plots.style import centred_norm, feature_labels, save_figure
 from tests.factories import random_hin
@@ -22,7 +22,7 @@ COORDINATES = {"eta": "track_etarel", "phi": "track_phirel", "pt": "track_pt"}
 def table(tmp_path_factory):
     path = write_toy_root(tmp_path_factory.mktemp("toy") / "toy.root", 8, seed=2)
     chunk = next(RootJetReader(path, step_size=100).chunks(0))
-    return explain_chunk(METHODS["lrp"](random_hin(seed=1, hidden=8)), chunk, 4, 1, torch.device("cpu"))
+    return explain_chunk(METHODS["lrp"](random_hin(seed=1, hidden=8)), chunk, 4, 1, torch.device("cpu"), CMS_HBB)
 
 
 def test_centred_norm_is_symmetric_about_zero():
@@ -34,7 +34,7 @@ def test_centred_norm_is_symmetric_about_zero():
 def test_feature_labels_tell_repeated_features_apart():
     labels = feature_labels()
     assert len(labels) == len(set(labels)) == 48
-    assert labels[feature_names().index("track_pt")] == "track_pt" and "track_pt_2" in labels
+    assert labels[CMS_HBB.features.index("track_pt")] == "track_pt" and "track_pt_2" in labels
 
 
 def test_save_figure_writes_each_format_and_no_temporary(tmp_path, table):
@@ -59,12 +59,12 @@ def test_heatmap_has_features_by_tracks_ordered_by_pt_centred_at_zero(table):
     figure = plots.relevance_heatmap(table, jet, "track_pt")
     axes, colorbar = figure.axes
     rows = table.track_slice(jet)
-    pt = table.x[rows, feature_names().index("track_pt")]
+    pt = table.x[rows, CMS_HBB.features.index("track_pt")]
 
     ticks = [float(label.get_text()) for label in axes.get_xticklabels()]
     assert len(ticks) == len(pt) and ticks == sorted(ticks, reverse=True)
     np.testing.assert_allclose(ticks, np.sort(pt)[::-1], rtol=1e-2)
-    assert [label.get_text() for label in axes.get_yticklabels()] == unique_names(feature_names())
+    assert [label.get_text() for label in axes.get_yticklabels()] == unique_names(CMS_HBB.features)
     mesh = axes.collections[0]
     assert mesh.norm.vmin == -mesh.norm.vmax == -np.abs(table.node[rows]).max()
     # The cell of the hardest track and feature 0 holds that track's relevance of feature 0.

@@ -6,7 +6,9 @@ from matplotlib import pyplot as plt
 
 from hin_captum.data import RootJetReader, write_toy_root
 from hin_captum.methods import METHODS
-from hin_captum.output import RelevanceSummary, explain_chunk
+from hin_captum.output import RelevanceSummary
+from hin_captum.data.schema import CMS_HBB
+from hin_captum.pipeline.explain import explain_chunk
 from hin_captum.output.summary import value_ranges
 from hin_captum.plots import summary as plots
 from tests.factories import random_hin
@@ -18,7 +20,7 @@ def summary(tmp_path_factory):
     path = write_toy_root(tmp_path_factory.mktemp("toy") / "toy.root", 24, seed=6)
     result = None
     for chunk in RootJetReader(path, step_size=10).chunks(0):
-        table = explain_chunk(METHODS["lrp"](model), chunk, 8, "predicted", torch.device("cpu"))
+        table = explain_chunk(METHODS["lrp"](model), chunk, 8, "predicted", torch.device("cpu"), CMS_HBB)
         if result is None:
             result = RelevanceSummary.empty(table.features, table.classes, "predicted", "lrp",
                                             value_ranges(model.bn, table.features))

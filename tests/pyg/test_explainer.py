@@ -9,7 +9,7 @@ from torch_geometric.explain.metric import fidelity
 from torch_geometric.utils import k_hop_subgraph, scatter
 
 import hin_captum
-from hin_captum.errors import InputError
+from hin_captum.util import InputError
 from hin_captum.lrp import UnsupportedModuleError
 from hin_captum.methods.captum_lrp import epsilon_rules_for_captum
 from hin_captum.pyg import LRPExplainer

@@ -13,20 +13,20 @@ import yaml
 from torch_geometric.data import Data
 
 import hin_captum
-from hin_captum import cli
-from hin_captum.console import command
-from hin_captum.config import bundled, feature_names, label_branches, load_config
+from hin_captum.cli import console
+from hin_captum.config import bundled, load_config
+from hin_captum.data.schema import CMS_HBB
 from hin_captum.data import make_toy_jets
 from hin_captum.data.graphs import fully_connected_edge_index
 from hin_captum.models import InteractionNetwork, save_model
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "attribute.py"
-TREE = load_config("definitions")["tree"]
+TREE = CMS_HBB.tree
 MODEL = bundled("pretrained/hin_toy.pt")
-FEATURES = feature_names()
+FEATURES = CMS_HBB.features
 BRANCHES = list(dict.fromkeys(FEATURES))
-LABELS = [name for names in label_branches().values() for name in names]
+LABELS = [name for names in CMS_HBB.labels.values() for name in names]
 # The documented branch names: a repeated feature's second column gets "_2" (track_pt_2, ...).
 BRANCH_NAMES = [name if name not in FEATURES[:k] else f"{name}_2" for k, name in enumerate(FEATURES)]
 UNLABELED, NON_FINITE = 2, 4  # jets of the toy file the reader must drop
@@ -220,13 +220,13 @@ def test_a_missing_file_ends_the_process_with_one_line(tmp_path):
 
 @pytest.fixture
 def attribute(monkeypatch, capsys, tmp_path):
-    """Run ``hin-captum attribute`` as ``cli.run`` does, in this process (imports once: fast)."""
-    monkeypatch.setattr(cli, "keep_freed_memory", lambda: True)
+    """Run ``hin-captum attribute`` as ``console.run`` does, in this process (imports once: fast)."""
+    monkeypatch.setattr(console, "keep_freed_memory", lambda: True)
 
     def call(*arguments):
         argv = ["--out", str(tmp_path / "out"), *map(str, arguments)]
         with pytest.raises(SystemExit) as exit:
-            cli.run(lambda _: command("attribute")(argv))
+            console.run(lambda _: console.command("attribute")(argv))
         return exit.value.code, capsys.readouterr()
 
     return call

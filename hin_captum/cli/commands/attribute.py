@@ -1,0 +1,127 @@
+"""Explain a jet tagger on H->bb ntuples: one friend file per input file, a global summary, and figures.
+
+With no argument: the pretrained toy model on the bundled toy jets (configs/attribute.yml).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+import torch
+
+from ...config import load_config
+from ...data.schema import CMS_HBB
+from ...lrp import REFERENCES
+from ...methods import METHODS
+from ...pipeline import SampleExplainer
+from ...pipeline.distributed import dask_client, default_threads
+from ...pipeline.settings import DATA_REFERENCE, RunSettings
+from ...plots.jets import SIGNAL, plot_jets
+from ...plots.summary import plot_summary
+from ...util import atomic_path
+from ..options import add_executor_arguments, add_lrp_arguments, overrides
+
+NAME = "attribute"
+HELP = "explain a jet tagger on ROOT ntuples: a friend file per input file, a summary and figures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = load_config("attribute")  # --config may name another; the help shows these
+    parser.add_argument("--config", default="attribute", help="config name or a YAML path (default: %(default)s)")
+    parser.add_argument("--method", help=f"one of {', '.join(sorted(METHODS))}, or several separated by commas "
+                                         f"(default: {defaults['method']})")
+    parser.add_argument("--model", help=f"checkpoint (default: the bundled {defaults['model']})")
+    parser.add_argument("--data", nargs="+", help="ROOT files (TTree or RNTuple) or globs (default: the bundled "
+                                                  f"{' '.join(defaults['data'])})")
+    parser.add_argument("--tree", help="tree in the ROOT files (default: that of configs/definitions.yml)")
+    parser.add_argument("--target", choices=CMS_HBB.target_choices(),
+                        help=f"class to explain, or each jet's predicted class (default: {defaults['target']})")
+    add_lrp_arguments(parser)
+    parser.add_argument("--reference", choices=[*REFERENCES, DATA_REFERENCE],
+                        help="point relevance is measured from: auto (the input BatchNorm's running mean: the "
+                             "average track the model was trained around), zero, or data (the mean track of the "
+                             "sample, one more pass over the inputs) (default: auto)")
+    parser.add_argument("--batch-size", type=int, help=f"jets per batch (default: {defaults['batch_size']})")
+    parser.add_argument("--chunk-size", help="input read per chunk: entries (10000) or a size (20 MB) "
+                                             f"(default: {defaults['chunk_size']})")
+    parser.add_argument("--max-jets", type=int,
+                        help=f"explain at most this many usable jets (default: {defaults['max_jets'] or 'all'})")
+    parser.add_argument("--out", type=Path, help="output folder; each method writes <out>/<method>/ "
+                                                 f"(default: {defaults['output']})")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="redo input files whose friend file is complete (default: skip them)")
+    parser.add_argument("--torch", dest="torch_copy", action="store_true", default=None,
+                        help="also write a PyTorch copy per input file")
+    parser.add_argument("--plot", type=int, metavar="N", help="per-jet figures for the N jets most confidently Hbb; "
+                                                              "0: none; the summary's figures are always drawn "
+                                                              f"(default: {defaults['plots']['jets']})")
+    parser.add_argument("--pdf", action="store_true", default=None, help="write every figure as PDF as well as PNG")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help=f"(default: {defaults['device']})")
+    parser.add_argument("--report", type=Path, metavar="FILE",
+                        help="also write what the run did (per method: jets, seconds, files and their status) as JSON")
+    add_executor_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    threads = args.threads if args.threads is not None else default_threads(args.workers)
+    settings = RunSettings.load(
+        args.config, **overrides(args, "config", "workers", "scheduler", "threads", "report"), threads=threads,
+        command=shlex.join(sys.argv))
+    if threads is not None:
+        torch.set_num_threads(threads)
+    sample = SampleExplainer(settings)
+    report = sample.reader.report
+    print(f"input: {len(sample.reader.files)} file(s), {sum(report.entries)} entries", flush=True)
+
+    bars: list[tqdm] = []
+
+    def progress(method: str, total: int):
+        bars.append(tqdm(total=total, desc=method, unit="entry", unit_scale=True, leave=False))
+        return bars[-1].update
+
+    try:
+        with dask_client(args.workers, args.scheduler, settings.threads) as client:
+            runs = sample.run(progress, client, retries=settings.retries)
+    finally:
+        for bar in bars:
+            bar.close()
+    for result in runs:
+        folder = settings.out / result.method
+        figures = []
+        if result.summary is not None:
+            plots = settings.plots
+            figures += plot_summary(result.summary, folder, plots.formats, plots.top_features)
+            figures += plot_jets(sample.most_confident(result, plots.jets, SIGNAL), folder, plots)
+        written = [f for f in result.files if f.status in ("written", "partial")]
+        skipped = len([f for f in result.files if f.status == "skipped"])
+        rate = f" ({result.jets_explained / result.seconds:.3g} jets/s)" if result.seconds > 0 and written else ""
+        print(f"{result.method}: explained {result.jets_explained} jets of {len(written)} file(s) in "
+              f"{result.seconds:.2f} s{rate}"
+              + (f"; skipped {skipped} complete file(s) of an identical earlier run (--overwrite redoes them)"
+                 if skipped else "")
+              + f"; wrote {folder}/ (friend files, summary.root, {len(figures)} figures)", flush=True)
+        for failed in result.failed:
+            print(f"{result.method}: no friend file for {failed.input}: its units kept failing "
+                  f"({failed.status.removeprefix('failed: ')}); rerun to retry them", file=sys.stderr, flush=True)
+        if result.absorbed == result.absorbed:  # not NaN: LRP
+            print(f"{result.method}: biases and epsilon kept {100 * result.absorbed:.1f}% of the explained logits "
+                  "(sum |absorbed| / sum |logit| over the jets; per jet in rel_absorbed)", flush=True)
+    if args.report is not None:
+        with atomic_path(args.report) as temporary:
+            temporary.write_text(json.dumps({"command": settings.command, "runs": [r.report() for r in runs]},
+                                            indent=1, default=str))
+    read = runs[0].read
+    dropped = read.drops() or "none"
+    unread = sum(report.entries) - read.jets_read
+    print(f"explained {read.jets_kept} jets, skipped {read.jets_read - read.jets_kept} ({dropped})"
+          + (f"; {unread} entries not read (--max-jets)" if unread else "")
+          + f"; {time.perf_counter() - started:.1f} s in all")
+    return 1 if any(result.failed for result in runs) else 0
+

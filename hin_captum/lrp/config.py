@@ -1,0 +1,142 @@
+"""One LRP configuration, validated once, and the engines it builds (one per model, owned by whoever holds them).
+
+:class:`LRPConfig` holds every option of LRP (composite, rule overrides, epsilon,
+reference point, precision); ``hin_captum.LRP``, the registry's ``lrp*`` methods and
+PyG's ``LRPExplainer`` all take its fields as keyword options and build one. A
+:class:`Propagator` pairs a configuration with the engines it made: one per model,
+found again by the model's identity (a weak reference) and rebuilt when the model's
+modules change. Nothing is kept between fronts or process-wide: two fronts never
+share an engine, so each runs the operation guard on its own first pass.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import torch
+from torch import Tensor, nn
+
+from ..util import InputError
+from .composites import Composite, make_composite
+from .engine import LRPEngine, Propagation
+from .reference import REFERENCES, Reference, structure
+from .rules import DEFAULT_EPSILON, Rule
+
+PRECISIONS = ("float32", "tf32", "bfloat16")
+"""Matrix products in float32 (default), in TF32 (NVIDIA GPUs since Ampere; no effect on a CPU) or in bfloat16
+(autocast; the rules compute in the blocks' bfloat16 outputs)."""
+
+
+@dataclass(frozen=True)
+class LRPConfig:
+    """Every option of LRP, checked when it is made; :attr:`rules_of_blocks` is the composite it resolves to."""
+
+    composite: str | Composite | None = None
+    """A name of :data:`~hin_captum.lrp.COMPOSITES` (default ``epsilon``) or a :class:`Composite`."""
+    rules: Mapping[str, str | Rule] | None = None
+    """Rule overrides by module-name pattern, e.g. ``{"bn": "pass", "*global_mlp.0": "gamma:0.5"}``."""
+    epsilon: float = DEFAULT_EPSILON
+    reference: Reference | Sequence[Reference] = "auto"
+    """The point relevance is measured from (:mod:`hin_captum.lrp.reference`)."""
+    precision: str = "float32"
+    """One of :data:`PRECISIONS`."""
+    rules_of_blocks: Composite = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)) or not self.epsilon >= 0:
+            raise InputError(f"epsilon must be a number >= 0, got {self.epsilon!r}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision '{self.precision}': use one of {', '.join(PRECISIONS)}")
+        for item in self.reference if isinstance(self.reference, (list, tuple)) else [self.reference]:
+            _check_reference(item)
+        object.__setattr__(self, "rules_of_blocks", make_composite(self.composite, self.rules, float(self.epsilon)))
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The options a front passes on to the configuration."""
+        return tuple(item.name for item in fields(cls) if item.init)
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any], front: str) -> "LRPConfig":
+        """The configuration from a front's keyword options; an unknown option is refused in one line."""
+        unknown = sorted(set(options) - set(cls.option_names()))
+        if unknown:
+            raise InputError(f"{front} takes no option(s) {', '.join(unknown)}: LRP options are "
+                             f"{', '.join(cls.option_names())}")
+        return cls(**options)
+
+
+def _check_reference(spec: object) -> None:
+    if isinstance(spec, Tensor) or (isinstance(spec, (int, float)) and not isinstance(spec, bool)):
+        return
+    if isinstance(spec, str) and spec.strip().lower() in REFERENCES:
+        return
+    raise InputError(f"unknown reference {spec!r}: use {', '.join(REFERENCES)}, a number or a tensor "
+                     "(for example hin_captum.lrp.track_mean(jets))")
+
+
+class Propagator:
+    """A configuration and its engines: ``propagate`` runs one LRP pass of any model under the configuration.
+
+    The engine of a model is made on its first pass and kept (weakly, by the model's
+    identity) until the model's modules change; then blocks, rules and the operation
+    check are found afresh.
+    """
+
+    def __init__(self, config: LRPConfig) -> None:
+        self.config = config
+        self._engines: "WeakKeyDictionary[nn.Module, tuple[tuple, LRPEngine]]" = WeakKeyDictionary()
+
+    def engine(self, model: nn.Module) -> LRPEngine:
+        """The engine of ``model`` under this configuration (the one place engines are built)."""
+        key = structure(model)
+        kept = self._engines.get(model)
+        if kept is None or kept[0] != key:
+            kept = (key, LRPEngine(model, self.config.rules_of_blocks))
+            self._engines[model] = kept
+        return kept[1]
+
+    def propagate(
+        self,
+        model: nn.Module,
+        inputs: Sequence[Tensor],
+        run: Callable[[tuple[Tensor, ...]], Tensor],
+        select: Callable[[Tensor], Tensor],
+        edge_index: Tensor | None = None,
+        track_conservation: bool = False,
+        reference: Reference | Sequence[Reference] | None = None,
+    ) -> Propagation:
+        """One LRP pass: ``run(inputs)`` forward, then the rules backward from the scalar ``select(output)``.
+
+        ``reference`` overrides the configuration's for this pass. The matrix products
+        run in the configured precision, and torch's settings are as before afterwards.
+        """
+        with reduced_precision(self.config.precision, inputs[0].device):
+            return self.engine(model).propagate(
+                inputs, run, select, reference=self.config.reference if reference is None else reference,
+                edge_index=edge_index, track_conservation=track_conservation)
+
+
+@contextmanager
+def reduced_precision(precision: str, device: torch.device) -> Iterator[None]:
+    """The matrix products of the block in ``precision``; torch's precision settings come back afterwards,
+    also when the block raises."""
+    if precision == "bfloat16":
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+        return
+    matmul, cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    if precision == "tf32":
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.allow_tf32 = True
+    else:
+        torch.set_float32_matmul_precision("highest")
+        torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(matmul)
+        torch.backends.cudnn.allow_tf32 = cudnn

@@ -1,0 +1,31 @@
+"""Which explained input a tensor carries: the input itself, or a copy of it made by clone or a cast.
+
+Found from the tensor's autograd history, so it costs nothing on the forward pass:
+a block whose input is ``x``, ``x.clone()``, ``x.float()`` or ``x.to(device)`` reads the
+explained input ``x`` directly and gets the input rule; anything computed from ``x``
+(a gather, a product, a sum) does not.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+
+VALUE_COPIES = frozenset({"CloneBackward0", "ToCopyBackward0", "AliasBackward0"})
+"""Autograd nodes of operations that copy a tensor without changing its values or shape (beyond its dtype)."""
+
+
+def input_index(tensor: object, inputs: Sequence[Tensor]) -> int | None:
+    """The position in ``inputs`` of the explained input that ``tensor`` is, or is a value copy of; else None."""
+    if not isinstance(tensor, Tensor):
+        return None
+    for index, x in enumerate(inputs):
+        if tensor is x:
+            return index
+    node = tensor.grad_fn
+    while node is not None and type(node).__name__ in VALUE_COPIES and node.next_functions:
+        node = node.next_functions[0][0]
+    variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf, such as an explained input
+    if variable is None or variable.shape != tensor.shape:
+        return None
+    return next((index for index, x in enumerate(inputs) if variable is x), None)

@@ -1,0 +1,6 @@
+"""Small utilities every part shares: the user-error type, atomic output files, and the allocator settings."""
+from .errors import InputError
+from .files import atomic_path, file_digest
+from .memory import keep_freed_memory, release_freed_memory
+
+__all__ = ["InputError", "atomic_path", "file_digest", "keep_freed_memory", "release_freed_memory"]
