@@ -6,7 +6,7 @@ from .composites import COMPOSITES, Composite, make_composite
 from .config import PRECISIONS, LRPConfig, Propagator
 from .edges import GatherCapture
 from .engine import ConservationReport, LayerFlow, LRPEngine, Propagation
-from .guard import OperationGuard
+from .operations import OperationRules
 from .reference import REFERENCES, InputNorms, Reference, resolve_reference, track_mean
 from .rules import (
     DEFAULT_EPSILON, RULES, AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, WSquare, ZBox, ZPlus, parse_rule,
@@ -15,7 +15,7 @@ from .rules import (
 __all__ = [
     "Affine", "AffineBlock", "AlphaBeta", "COMPOSITES", "Composite", "ConservationReport", "DEFAULT_EPSILON",
     "Epsilon", "Flat", "GatherCapture", "Gamma", "InputNorms", "LRP", "LRPConfig", "LRPEngine", "LayerFlow",
-    "OperationGuard", "PRECISIONS", "Pass", "Propagation", "Propagator", "REFERENCES", "RULES", "Reference", "Rule",
+    "OperationRules", "PRECISIONS", "Pass", "Propagation", "Propagator", "REFERENCES", "RULES", "Reference", "Rule",
     "UnsupportedModuleError", "WSquare", "ZBox", "ZPlus", "find_affine_blocks", "make_composite", "parse_rule",
     "resolve_reference", "track_mean",
 ]

@@ -1,9 +1,10 @@
-"""Find the affine blocks of a model: Linear, BatchNorm1d, and Linear followed by BatchNorm1d.
+"""Find the affine blocks of a model: Linear, 1x1 convolutions, BatchNorm, and either followed by a BatchNorm.
 
-A ``Linear`` directly followed by a ``BatchNorm1d`` in an ``nn.Sequential`` is one
-affine map in eval mode (canonization, as Zennit's ``SequentialMergeBatchNorm``),
-so its rule acts at the BatchNorm output with the folded weights. Nothing is
-written into the model: folded parameters are computed on the fly.
+A ``Linear`` (or a ``Conv1d``/``Conv2d`` with kernel size 1, which is a Linear over the
+channels at every position) directly followed by a ``BatchNorm1d``/``BatchNorm2d`` in an
+``nn.Sequential`` is one affine map in eval mode (canonization, as Zennit's
+``SequentialMergeBatchNorm``), so its rule acts at the BatchNorm output with the folded
+weights. Nothing is written into the model: folded parameters are computed on the fly.
 
 PyG convolutions hold their weights in Linear children, which are blocks like any
 other. Their propagation is linear in the features, so the gradient crosses it as
@@ -22,18 +23,16 @@ from torch_geometric.nn.dense.linear import Linear as PyGLinear
 
 from ..util import InputError
 
-LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, PyGLinear)
-NORM_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d,)
+CONVOLUTION_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d)
+LINEAR_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, PyGLinear, *CONVOLUTION_TYPES)
+NORM_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d)
 
-PROPAGATION_PARAMETERS = frozenset({"bias", "eps"})
-"""Own parameters a ``MessagePassing`` layer may hold and stay affine: a bias added after aggregation, GIN's eps."""
-
-# Activations with no sound LRP rule here: refused rather than explained wrongly.
-UNSUPPORTED_ACTIVATIONS: tuple[type[nn.Module], ...] = (
-    nn.Sigmoid, nn.Tanh, nn.Softmax, nn.LogSoftmax, nn.GELU, nn.SiLU, nn.ELU, nn.SELU,
-    nn.CELU, nn.Softplus, nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Tanhshrink,
-    nn.MultiheadAttention,
+UNSUPPORTED_TYPES: tuple[type[nn.Module], ...] = (
+    nn.LogSoftmax, nn.Softmin, nn.RNNBase, nn.RNNCellBase, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+    nn.ConvTranspose3d, nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.LocalResponseNorm,
 )
+"""Modules with no sound LRP rule here: refused by name rather than explained wrongly (a final log-softmax: return
+logits)."""
 
 
 class UnsupportedModuleError(InputError):
@@ -64,6 +63,11 @@ class AffineBlock:
         """The module whose output is the block's output ``z``."""
         return self.norm if self.norm is not None else self.linear
 
+    def channel_first(self, a: Tensor) -> bool:
+        """Whether the block's features are dimension 1 of its input ``a`` (convolutions, and BatchNorm on inputs of
+        more than two dimensions) rather than the last."""
+        return isinstance(self.linear, CONVOLUTION_TYPES) or (self.linear is None and a.dim() > 2)
+
     @property
     def input_norm(self) -> nn.BatchNorm1d | None:
         """The BatchNorm that normalises the block's input, for a BatchNorm on its own (its statistics describe the input)."""
@@ -90,7 +94,7 @@ class AffineBlock:
         """Folded ``(W, b)``; ``W`` is a vector (elementwise scale) for a BatchNorm on its own."""
         weight = bias = None
         if self.linear is not None:
-            weight, bias = self.linear.weight, self.linear.bias
+            weight, bias = self.linear.weight.flatten(1), self.linear.bias  # a 1x1 convolution's [O, I, 1] -> [O, I]
         if self.norm is not None:
             scale, shift = _norm_scale_shift(self.norm)
             if weight is None:
@@ -100,7 +104,7 @@ class AffineBlock:
         return weight, bias
 
 
-def _norm_scale_shift(norm: nn.BatchNorm1d) -> tuple[Tensor, Tensor]:
+def _norm_scale_shift(norm: nn.Module) -> tuple[Tensor, Tensor]:
     if norm.running_mean is None or norm.running_var is None:
         raise UnsupportedModuleError(
             f"{norm} keeps no running statistics, so it is not an affine map in eval mode: "
@@ -144,20 +148,20 @@ def _block(names: dict[nn.Module, str], linear: nn.Module | None, norm: nn.Modul
 
 def _check_supported(module: nn.Module, name: str) -> None:
     label = name or "the model itself"
-    if isinstance(module, UNSUPPORTED_ACTIVATIONS):
+    if isinstance(module, UNSUPPORTED_TYPES):
         raise UnsupportedModuleError(
             f"{label} ({type(module).__name__}) has no LRP rule here; "
-            "replace it by ReLU or explain the model with another method"
+            "return logits (no final log-softmax), or explain the model with another method such as 'ig'"
         )
-    own_parameters = {name for name, _ in module.named_parameters(recurse=False)}
-    if isinstance(module, MessagePassing):
-        own_parameters -= PROPAGATION_PARAMETERS
-    if own_parameters and not isinstance(module, LINEAR_TYPES + NORM_TYPES):
-        raise UnsupportedModuleError(
-            f"{label} ({type(module).__name__}) has parameters ({', '.join(sorted(own_parameters))}) "
-            "but no LRP rule: supported layers are Linear, BatchNorm1d and message passing whose "
-            "weights sit in Linear layers (attention as in GATConv is not); use another method such as 'ig'"
-        )
+    if isinstance(module, CONVOLUTION_TYPES):
+        kernel = tuple(module.kernel_size)
+        if any(k != 1 for k in kernel) or any(s != 1 for s in module.stride) or module.groups != 1 or \
+                isinstance(module.padding, str) and module.padding != "valid" or \
+                not isinstance(module.padding, str) and any(p != 0 for p in module.padding):
+            raise UnsupportedModuleError(
+                f"{label} ({type(module).__name__}, kernel {kernel}) has no LRP rule here: only convolutions with "
+                "kernel size 1, stride 1, no padding and one group are affine blocks; use another method such as 'ig'"
+            )
 
 
 def propagation_biases(model: nn.Module) -> list[tuple[str, MessagePassing]]:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..util import InputError
+from .attention import ATTENTION_RULES
 from .composites import Composite, make_composite
 from .engine import LRPEngine, Propagation
 from .reference import REFERENCES, Reference, structure
@@ -43,15 +44,25 @@ class LRPConfig:
     """The point relevance is measured from (:mod:`hin_captum.lrp.reference`)."""
     precision: str = "float32"
     """One of :data:`PRECISIONS`."""
+    attention: str = "attnlrp"
+    """The rules of attention, normalisation and gates (:data:`~hin_captum.lrp.attention.ATTENTION_RULES`):
+    ``attnlrp`` (AttnLRP, the default) or ``cp`` (CP-LRP: attention probabilities and gates held constant)."""
+    relevance_at: tuple[str, ...] = ()
+    """Modules whose input is explained too, like an input of the model (what made it is not explained): for
+    example ParT's ``pair_embed.embed``, where the pair features it computes from the four-vectors enter."""
     rules_of_blocks: Composite = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)) or not self.epsilon >= 0:
             raise InputError(f"epsilon must be a number >= 0, got {self.epsilon!r}")
+        if self.attention not in ATTENTION_RULES:
+            raise InputError(f"unknown attention rules '{self.attention}': use one of {', '.join(ATTENTION_RULES)}")
         if self.precision not in PRECISIONS:
             raise InputError(f"unknown precision '{self.precision}': use one of {', '.join(PRECISIONS)}")
         for item in self.reference if isinstance(self.reference, (list, tuple)) else [self.reference]:
             _check_reference(item)
+        object.__setattr__(self, "relevance_at", tuple([self.relevance_at] if isinstance(self.relevance_at, str)
+                                                       else self.relevance_at))
         object.__setattr__(self, "rules_of_blocks", make_composite(self.composite, self.rules, float(self.epsilon)))
 
     @classmethod
@@ -95,7 +106,7 @@ class Propagator:
         key = structure(model)
         kept = self._engines.get(model)
         if kept is None or kept[0] != key:
-            kept = (key, LRPEngine(model, self.config.rules_of_blocks))
+            kept = (key, LRPEngine(model, self.config))
             self._engines[model] = kept
         return kept[1]
 

@@ -16,8 +16,8 @@ Edge relevance comes from the gathers by ``edge_index`` (:mod:`hin_captum.lrp.ed
 The Captum class, the attribution registry and PyG's ``LRPExplainer`` all call here,
 through a :class:`~hin_captum.lrp.config.Propagator`, which makes one engine per model
 and keeps it while the model's modules stay the same. Which blocks read an explained
-input is seen on every pass (:mod:`hin_captum.lrp.tracing`); the operation guard runs on
-an engine's first pass.
+input is seen on every pass (:mod:`hin_captum.lrp.tracing`); the operations between blocks
+get their rules, or are refused, in :mod:`hin_captum.lrp.operations`.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -35,10 +36,13 @@ from .canonization import AffineBlock, find_affine_blocks, propagation_biases
 from .composites import Composite
 from .affine import Affine
 from .edges import GatherCapture
-from .guard import OperationGuard
+from .operations import OperationRules
 from .reference import InputNorms, Reference, resolve_references
 from .rules import Rule
 from .tracing import input_index
+
+if TYPE_CHECKING:
+    from .config import LRPConfig
 
 
 @dataclass
@@ -107,17 +111,33 @@ class Propagation:
     """Relevance through each edge of the given ``edge_index`` (``[E, 2F]`` or ``[E, 2]``), None without one."""
     flows: list[LayerFlow] = field(default_factory=list)
     """Per-layer relevance flows, when conservation was tracked."""
+    inner: dict[str, list[InnerRelevance]] = field(default_factory=dict)
+    """For each module of :attr:`~hin_captum.lrp.config.LRPConfig.relevance_at`, the relevance of its input at each
+    of its calls."""
+
+
+@dataclass
+class InnerRelevance:
+    """The input of a module named in ``relevance_at`` at one call, explained like an input of the model."""
+
+    value: Tensor
+    relevance: Tensor
+    reference: Tensor
 
 
 class LRPEngine:
-    """The affine blocks of ``model`` and their rules under ``composite``, found when the engine is made.
+    """The affine blocks of ``model`` and their rules under ``config``'s composite, found when the engine is made.
 
     A block gets the composite's input rule on a pass where it reads an explained
-    input; :meth:`rule_of` says which rule a block gets either way.
+    input; :meth:`rule_of` says which rule a block gets either way. The operations
+    between blocks go through :class:`~hin_captum.lrp.operations.OperationRules` on the
+    first pass, and on every later one if that pass needed any of its rules.
     """
 
-    def __init__(self, model: nn.Module, composite: Composite) -> None:
+    def __init__(self, model: nn.Module, config: "LRPConfig") -> None:
         self.model = model
+        self.config = config
+        composite: Composite = config.rules_of_blocks
         self.composite = composite
         self.blocks = find_affine_blocks(model)
         self.rules: dict[AffineBlock, Rule] = composite.assign(self.blocks)
@@ -125,8 +145,18 @@ class LRPEngine:
         self.input_rules: dict[AffineBlock, Rule] = composite.assign(self.blocks, reading=self.blocks)
         """The rule of every block on a pass where it reads an explained input."""
         self.input_norms = InputNorms()
-        self.checked = False
-        """Whether a forward pass of this engine went through the operation guard (later ones need not)."""
+        self.needs_operation_rules: bool | None = None
+        """Whether the model's operations need rules (None until the first pass has looked)."""
+        modules = dict(model.named_modules())
+        unknown = [name for name in config.relevance_at if name not in modules]
+        if unknown:
+            raise InputError(f"relevance_at names no module of the model: {', '.join(unknown)} (modules are "
+                             f"{', '.join(name for name in modules if name)[:300]}...)")
+        self.inner_modules = {name: modules[name] for name in config.relevance_at}
+        """The modules whose inputs are explained too (their upstream is cut there)."""
+        self._block_of_weight = {id(block.linear.weight): block for block in self.blocks if block.linear is not None}
+        self._owner_of = {id(parameter): module for module in model.modules()
+                          for parameter in module.parameters(recurse=False)}
 
     def rule_of(self, block: AffineBlock, reads_input: bool) -> Rule:
         """The rule of ``block``; an input-only rule (flat, w^2, z^B) on a block that reads no input is refused."""
@@ -135,6 +165,25 @@ class LRPEngine:
             raise InputError(f"rule '{rule.name}' is for a block that reads the explained input, but {block.name} "
                              "does not: give it to a block that does (or use the composite's input rule)")
         return rule
+
+    def owner(self, weight: Tensor) -> nn.Module | None:
+        """The module whose own parameter ``weight`` is (or is a view of)."""
+        for tensor in (weight, getattr(weight, "_base", None)):
+            if tensor is not None and id(tensor) in self._owner_of:
+                return self._owner_of[id(tensor)]
+        return None
+
+    def rule_of_weight(self, weight: Tensor, reads_input: bool) -> tuple[str, Rule]:
+        """The name and rule of a linear map used functionally with ``weight``: its block's, else the composite's
+        hidden (or input) rule."""
+        for tensor in (weight, getattr(weight, "_base", None)):
+            block = None if tensor is None else self._block_of_weight.get(id(tensor))
+            if block is not None:
+                return block.name, self.rule_of(block, reads_input)
+        owner = self.owner(weight)
+        name = next((name for name, module in self.model.named_modules() if module is owner), "<functional linear>")
+        rule = self.composite.input if reads_input and self.composite.input is not None else self.composite.hidden
+        return name, rule
 
     def propagate(
         self,
@@ -154,20 +203,39 @@ class LRPEngine:
         with eval_mode(self.model), torch.enable_grad():
             references = resolve_references(reference, self.model, inputs, run, self.input_norms)
             with ExitStack() as stack:
-                guard = None if self.checked else stack.enter_context(OperationGuard(self.model, inputs))
-                session = stack.enter_context(_Session(self, inputs, references, track_conservation, guard))
+                session = stack.enter_context(_Session(self, inputs, references, track_conservation))
+                if self.needs_operation_rules is not False:
+                    session.operations = stack.enter_context(OperationRules(
+                        self.model, inputs, self.config.attention, affine=session.functional_affine,
+                        owner=self.owner, is_active=session.is_active, norm_epsilon=float(self.config.epsilon)))
                 capture = None if edge_index is None else stack.enter_context(
                     GatherCapture(edge_index, inputs, references))
                 output = run(inputs)
                 score = select(output)
-            self.checked = True
-            gradients = torch.autograd.grad(score, inputs, allow_unused=True)
-        relevance = tuple(
-            session.deposits[index] + (x.detach() - x0) * _or_zeros(gradients[index], x)
-            for index, (x, x0) in enumerate(zip(inputs, references))
-        )
+            if session.operations is not None:
+                self.needs_operation_rules = session.operations.applied
+            explained = session.inputs
+            gradients = torch.autograd.grad(score, explained, allow_unused=True)
+        relevance = [session.deposits[index] + (x.detach() - x0) * _or_zeros(gradients[index], x)
+                     for index, (x, x0) in enumerate(zip(explained, session.references))]
+        inner: dict[str, list[InnerRelevance]] = {}
+        for (name, index) in session.inner:
+            inner.setdefault(name, []).append(InnerRelevance(explained[index].detach(), relevance[index],
+                                                             session.references[index]))
         edge = None if capture is None else capture.edge_relevance()
-        return Propagation(relevance, output.detach(), references, edge, session.flows)
+        return Propagation(tuple(relevance[: len(inputs)]), output.detach(), references, edge, session.flows, inner)
+
+
+def inner_reference(module: nn.Module, value: Tensor, spec: object) -> Tensor:
+    """The reference point of a module's input: under ``auto``, the running mean of the BatchNorm the module begins
+    with (channels first for inputs of more than two dimensions), else zero; a number as given."""
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return torch.full_like(value, float(spec))
+    first = module if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) else next(iter(module.children()), None)
+    if spec == "auto" and isinstance(first, (nn.BatchNorm1d, nn.BatchNorm2d)) and first.running_mean is not None:
+        mean = first.running_mean.detach().to(value)
+        return mean.view(-1, *[1] * (value.dim() - 2)) if value.dim() > 2 else mean
+    return value.new_zeros(())
 
 
 def _or_zeros(gradient: Tensor | None, like: Tensor) -> Tensor:
@@ -179,15 +247,19 @@ class _Session:
     """The hooks of one propagation: each block's output gets its rule's backward."""
 
     def __init__(self, engine: LRPEngine, inputs: tuple[Tensor, ...], references: tuple[Tensor, ...],
-                 track_conservation: bool, guard: OperationGuard | None) -> None:
+                 track_conservation: bool) -> None:
         self.engine = engine
-        self.guard = guard
-        self.inputs = inputs
-        self.references = references
+        self.operations: OperationRules | None = None
+        self.inputs = list(inputs)
+        """The explained tensors: the model's inputs, then the inputs of the ``relevance_at`` modules as they come."""
+        self.references = list(references)
         self.deposits: list[Tensor] = [torch.zeros_like(x, requires_grad=False) for x in inputs]
+        self.inner: list[tuple[str, int]] = []
+        """Which explained tensors are the inputs of ``relevance_at`` modules: (module name, position)."""
         self.track_conservation = track_conservation
         self.flows: list[LayerFlow] = []
         self._block_inputs: dict[AffineBlock, Tensor] = {}
+        self._active: set[nn.Module] = set()
         self._handles: list = []
 
     def __enter__(self) -> "_Session":
@@ -196,6 +268,12 @@ class _Session:
                 if block.first is not block.last:
                     self._handles.append(block.first.register_forward_pre_hook(partial(self._keep_input, block)))
                 self._handles.append(block.last.register_forward_hook(partial(self._apply_rule, block)))
+                for module in (block.linear, block.norm):
+                    if module is not None:
+                        self._handles.append(module.register_forward_pre_hook(self._enter_module))
+                        self._handles.append(module.register_forward_hook(self._leave_module))
+            for name, module in self.engine.inner_modules.items():
+                self._handles.append(module.register_forward_pre_hook(partial(self._explain_input_of, name)))
             if self.track_conservation:
                 for name, layer in propagation_biases(self.engine.model):
                     self._handles.append(layer.register_forward_hook(partial(self._track_bias, name)))
@@ -209,6 +287,30 @@ class _Session:
             handle.remove()
         self._handles.clear()
         self._block_inputs.clear()
+        self._active.clear()
+
+    def _enter_module(self, module: nn.Module, args: tuple) -> None:
+        self._active.add(module)
+
+    def _leave_module(self, module: nn.Module, args: tuple, output: object) -> None:
+        self._active.discard(module)
+
+    def is_active(self, module: nn.Module) -> bool:
+        """Whether ``module``'s own forward is running (its block's hooks then rule what it computes)."""
+        return module in self._active
+
+    def _explain_input_of(self, name: str, module: nn.Module, args: tuple) -> tuple | None:
+        """The module's input, cut from what made it and explained like an input of the model."""
+        if not args or not isinstance(args[0], Tensor) or not args[0].is_floating_point():
+            return None
+        value = args[0].detach().requires_grad_()
+        self.inner.append((name, len(self.inputs)))
+        self.inputs.append(value)
+        self.references.append(inner_reference(module, value, self.engine.config.reference))
+        self.deposits.append(torch.zeros_like(value))
+        if self.operations is not None:
+            self.operations.mark(value, True)
+        return (value, *args[1:])
 
     def _keep_input(self, block: AffineBlock, module: nn.Module, args: tuple) -> None:
         self._block_inputs[block] = args[0]
@@ -221,19 +323,39 @@ class _Session:
         rule = self.engine.rule_of(block, reads_input=index is not None)
         dtype = z.dtype  # the block's own precision (bfloat16 under autocast): the rule computes in it too
         weight, bias = block.folded(dtype)
+        channel_first = block.channel_first(a)
+        return self._ruled(rule, block.name, a, z, weight, bias, index, block.input_norm, channel_first)
+
+    def functional_affine(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """``linear(x, weight, bias)`` used outside its module's forward, with its affine rule."""
+        index = input_index(x, self.inputs)
+        name, rule = self.engine.rule_of_weight(weight, reads_input=index is not None)
+        z = torch.nn.functional.linear(x, weight, bias)
+        if not z.requires_grad:
+            return z
+        return self._ruled(rule, name, x, z, weight.detach().to(z.dtype),
+                           None if bias is None else bias.detach().to(z.dtype), index, None, False)
+
+    def _ruled(self, rule: Rule, name: str, a: Tensor, z: Tensor, weight: Tensor, bias: Tensor | None,
+               index: int | None, norm: nn.Module | None, channel_first: bool) -> Tensor:
+        """``z`` again, whose backward is ``rule`` on the affine map ``a -> z`` (channels last for the rule)."""
+        dtype = z.dtype
+        last = (lambda t: t.movedim(1, -1)) if channel_first else (lambda t: t)
+        values = a.detach().to(dtype)
         if index is None:
-            layer = Affine(a.detach().to(dtype), weight, bias, z.detach(), norm=block.input_norm)
+            layer = Affine(last(values), weight, bias, last(z.detach()), norm=norm)
         else:
-            origin = self.references[index].to(dtype)
+            origin = last(self.references[index].to(dtype).expand_as(values)) if channel_first \
+                else self.references[index].to(dtype)
             shift = Affine.forward(origin, weight)  # W x0: the part of z the reference accounts for
-            layer = Affine(a.detach().to(dtype) - origin, weight, shift if bias is None else bias + shift, z.detach(),
-                           origin=origin, norm=block.input_norm)
-        flow = LayerFlow(block.name, rule.name) if self.track_conservation else None
+            layer = Affine(last(values) - origin, weight, shift if bias is None else bias + shift, last(z.detach()),
+                           origin=origin, norm=norm)
+        flow = LayerFlow(name, rule.name) if self.track_conservation else None
         if flow is not None:
             self.flows.append(flow)
-        out = _RuleBackward.apply(a, z.detach(), _Step(rule, layer, index, flow, self))
-        if self.guard is not None:
-            self.guard.watch_like(out, a)
+        out = _RuleBackward.apply(a, z.detach(), _Step(rule, layer, index, flow, self, channel_first))
+        if self.operations is not None:
+            self.operations.watch_like(out, a)
         return out
 
     def _track_bias(self, name: str, module: nn.Module, args: tuple, z: Tensor) -> None:
@@ -255,6 +377,8 @@ class _Step:
     """Which explained input the block reads, if it reads one directly: its relevance is then deposited."""
     flow: LayerFlow | None
     session: _Session
+    channel_first: bool = False
+    """Whether the block's channels are dimension 1 (a convolution): its rule sees them moved last."""
 
 
 class _RuleBackward(torch.autograd.Function):
@@ -269,14 +393,18 @@ class _RuleBackward(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         step: _Step = ctx.step
         layer = step.layer
+        if step.channel_first:
+            grad = grad.movedim(1, -1)
+        back = (lambda t: t.movedim(-1, 1)) if step.channel_first else (lambda t: t)
         if step.input_index is not None:
             relevance = step.rule.relevance(layer, grad)
             deposit = step.session.deposits[step.input_index]
-            deposit += relevance.to(deposit.dtype)
+            deposit += back(relevance).to(deposit.dtype)
             gradient = None
         else:
             gradient = step.rule.gradient(layer, grad)
             relevance = layer.input * gradient if step.flow is not None else None
+            gradient = back(gradient)
         if step.flow is not None:
             step.flow.add(layer.output * grad, relevance)
         return gradient, None, None

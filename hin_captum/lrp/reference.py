@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from ..util import InputError
-from .tracing import input_index
+from .tracing import input_index, laid_out_from
 
 Reference = Union[str, float, Tensor]
 """``"auto"``, ``"zero"``, a number, or a tensor broadcastable to the input."""
@@ -33,7 +33,8 @@ def structure(model: nn.Module) -> tuple:
 
 
 class InputNorms:
-    """For every explained input, the ``BatchNorm1d`` that reads it directly (or a clone or cast of it).
+    """For every explained input, the ``BatchNorm1d`` (or ``2d``) that reads it: directly, a clone or cast of it,
+    or its values padded into a dense batch or permuted (:func:`~hin_captum.lrp.tracing.laid_out_from`).
 
     Found by one forward pass per model and module structure, and kept by this
     object (weakly, by the model's identity): its owner (an engine, a method) makes
@@ -41,32 +42,35 @@ class InputNorms:
     """
 
     def __init__(self) -> None:
-        self._found: "WeakKeyDictionary[nn.Module, tuple[tuple, tuple[str | None, ...]]]" = WeakKeyDictionary()
+        self._found: "WeakKeyDictionary[nn.Module, tuple[tuple, tuple[tuple[str, bool] | None, ...]]]" = \
+            WeakKeyDictionary()
 
     def of(self, model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]
-           ) -> list[nn.BatchNorm1d | None]:
-        """The norms of ``inputs`` for ``run(inputs)``, a call of ``model``."""
+           ) -> list[tuple[nn.Module, bool] | None]:
+        """The norm of each of ``inputs`` for ``run(inputs)``, a call of ``model``, and whether it reads the input's
+        dimension 1 as its features (channels first)."""
         key = structure(model)
         kept = self._found.get(model)
         if kept is None or kept[0] != key or len(kept[1]) != len(inputs):
             kept = (key, _find_input_norms(model, inputs, run))
             self._found[model] = kept
         modules = dict(model.named_modules())
-        return [None if name is None else modules[name] for name in kept[1]]
+        return [None if item is None else (modules[item[0]], item[1]) for item in kept[1]]
 
 
 def _find_input_norms(model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]
-                      ) -> tuple[str | None, ...]:
+                      ) -> tuple[tuple[str, bool] | None, ...]:
     probes = tuple(x.detach().requires_grad_() for x in inputs)  # with a history, so clones and casts are seen
-    found: list[str | None] = [None] * len(inputs)
+    found: list[tuple[str, bool] | None] = [None] * len(inputs)
 
     def record(name: str, module: nn.Module, args: tuple) -> None:
-        index = input_index(args[0] if args else None, probes)
+        a = args[0] if args else None
+        index = laid_out_from(a, probes)
         if index is not None and found[index] is None:
-            found[index] = name
+            found[index] = (name, a.dim() > 2 and input_index(a, probes) is not None)
 
     handles = [module.register_forward_pre_hook(lambda m, args, name=name: record(name, m, args))
-               for name, module in model.named_modules() if isinstance(module, nn.BatchNorm1d)]
+               for name, module in model.named_modules() if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d))]
     try:
         with torch.enable_grad():
             run(probes)
@@ -95,6 +99,16 @@ def resolve_references(
     return tuple(_reference(item, x, norm) for item, x, norm in zip(specs, inputs, found))
 
 
+def _mean_of(found: tuple[nn.Module, bool] | None, x: Tensor) -> Tensor:
+    """The running mean of the input's BatchNorm, shaped to broadcast against ``x`` (``[C, 1, ...]`` when the
+    norm reads ``x``'s dimension 1), or zero without one."""
+    if found is None or found[0].running_mean is None:
+        return x.new_zeros(x.shape[-1:])
+    norm, channels_first = found
+    mean = norm.running_mean.detach().to(device=x.device, dtype=x.dtype)
+    return mean.view(-1, *[1] * (x.dim() - 2)) if channels_first else mean
+
+
 def resolve_reference(spec: Reference, model: nn.Module, data: Data, norms: InputNorms | None = None) -> Tensor:
     """The reference point of the node features of a graph model ``model(x, edge_index, batch)``."""
     batch = getattr(data, "batch", None)
@@ -106,7 +120,7 @@ def _is_auto(spec: object) -> bool:
     return isinstance(spec, str) and spec.strip().lower() == "auto"
 
 
-def _reference(spec: Reference, x: Tensor, norm: nn.BatchNorm1d | None) -> Tensor:
+def _reference(spec: Reference, x: Tensor, norm: tuple[nn.Module, bool] | None) -> Tensor:
     if isinstance(spec, Tensor):
         reference = spec.detach().to(device=x.device, dtype=x.dtype)
         try:
@@ -122,9 +136,7 @@ def _reference(spec: Reference, x: Tensor, norm: nn.BatchNorm1d | None) -> Tenso
     if name == "zero":
         return x.new_zeros(x.shape[-1:])
     if name == "auto":
-        if norm is None or norm.running_mean is None:
-            return x.new_zeros(x.shape[-1:])
-        return norm.running_mean.detach().to(device=x.device, dtype=x.dtype)
+        return _mean_of(norm, x)
     raise InputError(f"unknown reference {spec!r}: use {', '.join(REFERENCES)}, a number or a tensor "
                      "(for example hin_captum.lrp.track_mean(jets))")
 

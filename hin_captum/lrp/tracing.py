@@ -29,3 +29,32 @@ def input_index(tensor: object, inputs: Sequence[Tensor]) -> int | None:
     if variable is None or variable.shape != tensor.shape:
         return None
     return next((index for index, x in enumerate(inputs) if variable is x), None)
+
+
+LAYOUT_CHANGES = VALUE_COPIES | frozenset({
+    "PermuteBackward0", "TransposeBackward0", "TransposeBackward1", "ViewBackward0", "ReshapeAliasBackward0",
+    "UnsafeViewBackward0", "UnsqueezeBackward0", "SqueezeBackward0", "SqueezeBackward1", "ExpandBackward0",
+    "CopySlices", "IndexPutBackward0", "MaskedFillBackward0", "CatBackward0",
+})
+"""Operations that move values around (a dense batch from a sparse one, channels first) without combining them."""
+
+
+def laid_out_from(tensor: object, inputs: Sequence[Tensor], depth: int = 12) -> int | None:
+    """The explained input whose values ``tensor`` holds, moved around by :data:`LAYOUT_CHANGES` only (so its
+    features are the input's features): how an input BatchNorm is found behind a padding or a permutation."""
+    index = input_index(tensor, inputs)
+    if index is not None or not isinstance(tensor, Tensor):
+        return index
+    frontier = [tensor.grad_fn]
+    for _ in range(depth):
+        following = []
+        for node in frontier:
+            variable = getattr(node, "variable", None)
+            if variable is not None:
+                found = next((k for k, x in enumerate(inputs) if variable is x), None)
+                if found is not None:
+                    return found
+            elif node is not None and type(node).__name__ in LAYOUT_CHANGES:
+                following += [parent for parent, _ in node.next_functions if parent is not None]
+        frontier = following
+    return None

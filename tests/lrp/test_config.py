@@ -11,7 +11,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.explain import Explainer
 
 import hin_captum
-from hin_captum.lrp import LRP, LRPConfig, OperationGuard, ZBox
+from hin_captum.lrp import LRP, LRPConfig, OperationRules, ZBox
 from hin_captum.pyg import LRPExplainer
 from hin_captum.util import InputError
 from tests.factories import jet_batch, random_hin
@@ -220,7 +220,7 @@ def test_nothing_is_written_on_the_users_tensors_or_model():
     data = jet_batch([4, 3], seed=5)
     x = data.x.clone().requires_grad_()
     attributes = {name: set(vars(module)) for name, module in model.named_modules()}
-    with OperationGuard(model, [x]):
+    with OperationRules(model, [x]):
         model(x, data.edge_index, data.batch)
     assert vars(x) == {}
     hin_captum.attribute(model, data)

@@ -135,10 +135,11 @@ def test_inplace_relu_gives_the_same_relevance():
                                LRP(inplace, epsilon=0.1).attribute(x, target=1))
 
 
-@pytest.mark.parametrize("layer, name", [(nn.Sigmoid(), "Sigmoid"), (nn.Conv1d(1, 1, 1), "Conv1d")])
+@pytest.mark.parametrize("layer, name", [(nn.LogSoftmax(-1), "LogSoftmax"), (nn.Conv1d(1, 1, 3), "Conv1d, kernel"),
+                                         (nn.LSTM(4, 4), "LSTM")])
 def test_modules_without_a_rule_are_refused_by_name(layer, name):
     model = nn.Sequential(nn.Linear(4, 4), layer, nn.Linear(4, 2))
-    with pytest.raises(UnsupportedModuleError, match=rf"^1 \({name}\)"):
+    with pytest.raises(UnsupportedModuleError, match=rf"^1 \({name}"):
         LRP(model).attribute(torch.randn(3, 4), target=0)
 
 
@@ -170,12 +171,12 @@ def test_gcn_edges_through_attribute_are_the_message_shares_and_self_loops_stay_
 
 
 def test_the_guard_runs_on_each_fronts_first_pass_and_again_when_the_model_changes(monkeypatch):
-    from hin_captum.lrp import guard as guard_module
+    from hin_captum.lrp import operations as guard_module
 
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
     entered = []
-    original = guard_module.OperationGuard.__enter__
-    monkeypatch.setattr(guard_module.OperationGuard, "__enter__", lambda self: entered.append(1) or original(self))
+    original = guard_module.OperationRules.__enter__
+    monkeypatch.setattr(guard_module.OperationRules, "__enter__", lambda self: entered.append(1) or original(self))
     x = torch.randn(3, 4)
 
     lrp = LRP(model)
@@ -185,11 +186,11 @@ def test_the_guard_runs_on_each_fronts_first_pass_and_again_when_the_model_chang
     LRP(model).attribute(x, target=1)
     assert len(entered) == 2  # another front checks on its own first pass
 
-    class Gate(nn.Module):  # no parameters, no module LRP refuses by type: only the guard can tell
+    class Gate(nn.Module):  # no parameters, no module LRP refuses by type: only the operations tell
         def forward(self, h):
-            return h * torch.sigmoid(h)
+            return h * torch.exp(h)
 
     model[1] = Gate()  # the same object, another model now
-    with pytest.raises(UnsupportedModuleError, match="'sigmoid' is not piecewise linear"):
+    with pytest.raises(UnsupportedModuleError, match="'exp' has no LRP rule"):
         lrp.attribute(x, target=0)
     assert len(entered) == 3

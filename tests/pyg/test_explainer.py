@@ -164,14 +164,13 @@ class WithConv(nn.Module):
 
 
 UNSUPPORTED = {
-    "GATConv": (lambda: WithConv(pyg.GATConv(FEATURES, HIDDEN)), "conv (GATConv) has parameters (att_dst, att_src)"),
-    "TransformerConv": (lambda: WithConv(pyg.TransformerConv(FEATURES, HIDDEN)),
-                        "conv (TransformerConv): 'mul' multiplies two input-dependent tensors"),
     "normalised SAGEConv": (lambda: WithConv(pyg.SAGEConv(FEATURES, HIDDEN, normalize=True)),
-                            "conv (SAGEConv): 'normalize' is not piecewise linear"),
-    "sigmoid": (lambda: Gated(torch.sigmoid), "the model (Gated): 'sigmoid' is not piecewise linear"),
-    "Tanh module": (lambda: Gated(nn.Tanh()), "activation (Tanh) has no LRP rule"),
-    "log_softmax": (lambda: Gated(lambda z: z.log_softmax(-1)), "'log_softmax' is not piecewise linear"),
+                            "conv (SAGEConv): 'normalize' has no LRP rule"),
+    "exp": (lambda: Gated(torch.exp), "the model (Gated): 'exp' has no LRP rule (outside a softmax)"),
+    "LogSoftmax module": (lambda: Gated(nn.LogSoftmax(-1)), "activation (LogSoftmax) has no LRP rule"),
+    "log_softmax": (lambda: Gated(lambda z: z.log_softmax(-1)), "'log_softmax' has no LRP rule"),
+    "normalisation": (lambda: Gated(lambda z: z / z.abs().sum(-1, keepdim=True)), "'div' divides by an "
+                                                                                   "input-dependent tensor"),
 }
 
 
