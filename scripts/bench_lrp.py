@@ -2,7 +2,7 @@
 (hin_captum.benchmarks.speed; configs/bench_lrp.yml): markdown tables on stdout."""
 import argparse
 
-from hin_captum.benchmarks.speed import lrp_speed
+from hin_captum.benchmarks.speed import lrp_speed, tagger_costs
 from hin_captum.cli import run
 from hin_captum.config import load_config
 from hin_captum.pipeline.settings import torch_device
@@ -12,7 +12,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="bench_lrp", help="config name or a YAML path")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="(default: %(default)s)")
+    parser.add_argument("--taggers", action="store_true",
+                        help="instead: LRP against input x gradient on the taggers of configs/benchmark_taggers.yml")
     args = parser.parse_args(argv)
+    if args.taggers:
+        print(tagger_costs(load_config("benchmark_taggers" if args.config == "bench_lrp" else args.config)))
+        return 0
     print(lrp_speed(load_config(args.config), torch_device(args.device)))
     return 0
 

@@ -6,7 +6,8 @@ import pytest
 from hin_captum.config import PACKAGE_DIR
 
 PROJECT = PACKAGE_DIR.parent
-SECTIONS = ("## Explain your own PyG model", "## Rules, composites and your own rule")
+SECTIONS = ("## Explain your own PyG model", "## Rules, composites and your own rule", "## Explain ParticleNet and ParT",
+            "## Attention layers")
 
 
 def worked_examples() -> list[str]:
@@ -20,13 +21,14 @@ def worked_examples() -> list[str]:
     return examples
 
 
-def test_the_readme_has_its_three_worked_examples():
+def test_the_readme_has_its_five_worked_examples():
     examples = worked_examples()
-    assert len(examples) == 3
+    assert len(examples) == 5
     assert "EdgeConv" in examples[0] and "GCN(" in examples[1] and "class RelativeEpsilon(Rule)" in examples[2]
+    assert "load_weaver" in examples[3] and "TransformerEncoder" in examples[4]
 
 
-@pytest.mark.parametrize("number", [0, 1, 2])
+@pytest.mark.parametrize("number", range(5))
 def test_a_worked_example_runs(number, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the examples find the bundled files from anywhere
 

@@ -32,6 +32,8 @@ from ..metrics import (
 
 REFERENCE_METHOD = "lrp"
 """Agreement is reported as the rank correlation with this method."""
+COST_FLOOR = "inputxgradient"
+"""Costs are also reported relative to this method (one forward and one backward pass)."""
 CONSERVATION = ("sum R vs logit (corr)", "|sum R - logit| / |logit|", "|sum R - Δlogit| / |Δlogit|",
                 "max |sum R| / (|logit| + 1)", "|R| at the reference")
 """Columns for methods whose relevance adds up (NaN for the others)."""
@@ -174,7 +176,16 @@ def compare(
         progress(label)
     if full:
         _add_agreement(results)
+    _add_cost_ratio(results)
     return results
+
+
+def _add_cost_ratio(results: list[MethodResult]) -> None:
+    """Each method's time per jet over input x gradient's (the floor), where that method was run."""
+    floor = next((r.row["ms per jet"] for r in results if r.method == COST_FLOOR), None)
+    if floor:
+        for result in results:
+            result.row["cost / input x gradient"] = result.row["ms per jet"] / floor
 
 
 def _best_batch_size(method: AttributionMethod, jets: Sequence[Data], sizes: Sequence[int], target: int) -> int:

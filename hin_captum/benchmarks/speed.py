@@ -138,3 +138,27 @@ def _precision_table(config, model, jets, real_model, real_jets, batch_size, rep
                                                              / exact.edge.abs().max()),
                          f"jets/s at batch {batch_size}": large.num_graphs / seconds})
     return markdown_table(rows)
+
+
+def tagger_costs(config: Mapping[str, Any]) -> str:
+    """LRP (AttnLRP and CP-LRP) against input x gradient on the taggers of ``configs/benchmark_taggers.yml``, at
+    its cost batch size, interleaved and best of ``repeats``: jets/s and the ratio (markdown)."""
+    from ..models.specs import load_tagger
+
+    cost = config["cost"]
+    rows = []
+    for name, spec in config["datasets"].items():
+        if name not in cost["datasets"]:
+            continue
+        model = load_tagger(spec["model"])
+        jets, _ = load_jets(spec["data"])
+        batch = Batch.from_data_list(jets[: int(cost["batch_size"])])
+        methods = {"input x gradient": METHODS["inputxgradient"](model), "AttnLRP": METHODS["lrp"](model),
+                   "CP-LRP": METHODS["lrp"](model, attention="cp")}
+        seconds = dict(zip(methods, best_times([lambda m=m: m.explain(batch, 1) for m in methods.values()],
+                                               int(cost["repeats"]))))
+        rows.append({"model": name, "jets per batch": batch.num_graphs,
+                     **{f"{label} (jets/s)": batch.num_graphs / t for label, t in seconds.items()},
+                     "AttnLRP / input x gradient": seconds["AttnLRP"] / seconds["input x gradient"],
+                     "CP-LRP / input x gradient": seconds["CP-LRP"] / seconds["input x gradient"]})
+    return markdown_table(rows)

@@ -31,7 +31,7 @@ from ..util import InputError
 from ..lrp import COMPOSITES, DEFAULT_EPSILON
 from ..lrp.reference import track_mean
 from ..metrics.agreement import average_ranks
-from ..models import load_model
+from ..models.specs import load_tagger
 
 RANKED = {  # the columns that break ties between variants meeting as many goals, and whether higher is better
     "deletion AOPC (features)": True, "deletion AOPC (tracks)": True, "insertion AOPC (features)": True,
@@ -101,25 +101,26 @@ def run_benchmark(
         spec = config[part]
         for dataset in spec["datasets"]:
             data_spec = config["datasets"][dataset]
-            model_path = bundled(data_spec["model"])
-            if data_spec.get("optional") and not model_path.is_file():
+            if data_spec.get("optional") and not bundled(data_spec["model"]).is_file():
                 notes.append(f"{part}: data set '{dataset}' skipped ({data_spec['model']} is absent)")
                 continue
             torch.manual_seed(settings.seed)
-            model = load_model(model_path)
+            model = load_tagger(data_spec["model"])
             jets, description = load_jets(_with_paths(data_spec["data"]))
             if spec.get("jets", len(jets)) < len(jets):
                 jets, description = jets[: spec["jets"]], f"the first of {description}"
             truth = GroundTruth.from_config(data_spec.get("ground_truth"))
-            variants = method_list if part == "methods" else composite_variants(spec, jets)
-            title = f"{dataset} ({data_spec['model']}; {len(jets)} jets, {description}" + (
+            variants = ({label: options for label, options in method_list.items()
+                         if label not in data_spec.get("exclude_methods", ())}
+                        if part == "methods" else composite_variants(spec, jets))
+            title = f"{dataset} ({_model_name(data_spec['model'])}; {len(jets)} jets, {description}" + (
                 f"; {truth})" if truth else ")")
             hear = progress(f"{part}: {dataset}", len(variants)) if progress else (lambda name: None)
             results = compare(model, jets, variants, settings, target, truth, hear, full=part == "methods")
             if part == "composites":
                 add_goals(results, dataset)
             sections.append(Section(part, dataset, title, results))
-            names = _feature_names(data_spec, model.config.n_features)
+            names = _feature_names(data_spec, jets[0].x.shape[1])
             plots.benchmark_figures(part, results, settings.fractions, names, title, out / f"{part}_{dataset}")
     if not sections:
         raise InputError("nothing to benchmark: every data set of the chosen parts is absent")
@@ -248,3 +249,8 @@ def _report(sections: Sequence[Section], notes: Sequence[str]) -> str:
             lines.append(f"### {section.title}\n\n{markdown_table(section.results, first)}\n")
     lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _model_name(spec: str | Mapping[str, Any]) -> str:
+    """How a data set's model is named in titles: its checkpoint, or a weaver model's state dict."""
+    return str(spec["state"]) if isinstance(spec, Mapping) else str(spec)

@@ -9,16 +9,20 @@ import argparse
 from typing import Any
 
 from ..lrp import COMPOSITES, PRECISIONS
+from ..lrp.attention import ATTENTION_RULES
 
 
 def add_lrp_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--epsilon``, ``--composite``, ``--rules`` and ``--precision``: the options of the LRP methods."""
+    """``--epsilon``, ``--composite``, ``--rules``, ``--precision`` and ``--attention``: the LRP methods' options."""
     parser.add_argument("--epsilon", type=float, help="LRP epsilon")
     parser.add_argument("--composite", choices=sorted(COMPOSITES), help="LRP composite")
     parser.add_argument("--rules", action="append", metavar="PATTERN=RULE[,...]",
                         help="LRP rule overrides by module name pattern, e.g. 'bn=pass,*global_mlp.0=gamma:0.5'")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="LRP matrix products in float32 (default), tf32 (NVIDIA GPUs) or bfloat16")
+    parser.add_argument("--attention", choices=ATTENTION_RULES,
+                        help="LRP rules of attention, normalisation and gates: attnlrp (AttnLRP, default) or cp "
+                             "(CP-LRP: attention probabilities and gates held constant)")
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:

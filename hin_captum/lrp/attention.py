@@ -107,9 +107,9 @@ class NormRule(torch.autograd.Function):
 @dataclass(eq=False)
 class Refusal:
     """An operation with no sound LRP rule: relevance flowing through it raises, naming it; ``allowed`` lets it
-    pass (an ``exp`` found to be the numerator of a softmax)."""
+    pass (an ``exp`` found to be the numerator of a softmax). ``message()`` is only called to raise."""
 
-    message: str
+    message: Callable[[], str]
     allowed: bool = False
 
     def apply(self, x: Tensor) -> Tensor:
@@ -125,7 +125,7 @@ class _Refuse(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):
         if not ctx.refusal.allowed:
-            raise UnsupportedModuleError(ctx.refusal.message)
+            raise UnsupportedModuleError(ctx.refusal.message())
         return grad, None
 
 

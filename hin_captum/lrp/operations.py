@@ -62,6 +62,8 @@ NO_RULE = frozenset({
 """Operations with no sound rule here: refused when relevance flows through them."""
 IN_PLACE_SMOOTH = frozenset({f"{name}_" for name in IDENTITY | NO_RULE} | {"__imul__", "__itruediv__", "mul_", "div_"})
 """In-place forms: refused at once when they change an input-dependent tensor (no rule can be fitted in)."""
+MUTATING = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ior__", "__iand__"})
+"""Operations that write into their first argument."""
 CONVOLUTIONS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
 NORMS = {"layer_norm": True, "rms_norm": False}
 """Normalisations with a rule, and whether they subtract the mean."""
@@ -153,6 +155,8 @@ class OperationRules(TorchFunctionMode):
         out = self._ruled(name, func, args, kwargs, tainted)
         for value in _tensors((out,)):
             self.mark(value, True, gate=name in GATES or name in SOFTMAX)
+        if (name in MUTATING or name.endswith("_") and not name.startswith("_")) and args and isinstance(args[0], Tensor):
+            self.mark(args[0], True)  # an input-dependent value written into a tensor (a dense batch's padding)
         return out
 
     def _ruled(self, name: str, func, args: tuple, kwargs: dict, tainted: list[Tensor]) -> Any:
@@ -277,23 +281,34 @@ class OperationRules(TorchFunctionMode):
         return out
 
     def _refuse_now(self, name: str, problem: str) -> None:
-        raise UnsupportedModuleError(self._message(problem))
+        raise UnsupportedModuleError(self._message(problem)())
 
-    def _message(self, problem: str) -> str:
-        return (f"LRP cannot pass {self._running_module()}: {problem}, and no LRP rule here covers it; give LRP a "
-                "model whose operations have rules (Linear, 1x1 convolutions, BatchNorm, ReLU, attention, LayerNorm, "
-                "GELU/SiLU, sum/mean/max aggregation), or use another method such as 'ig'")
+    def _message(self, problem: str) -> Callable[[], str]:
+        """The refusal's message, made when it is raised: the innermost running module is found now (cheaply), its
+        name only then."""
+        module = self._running_module()
 
-    def _running_module(self) -> str:
-        """The innermost module of the model whose ``forward`` is on the call stack (only looked up to report)."""
-        names = {id(module): name for name, module in self.model.named_modules()}
+        def message() -> str:
+            names = {id(m): name for name, m in self.model.named_modules()}
+            where = "the forward function" if module is None or id(module) not in names else \
+                f"{names[id(module)] or 'the model'} ({type(module).__name__})"
+            return (f"LRP cannot pass {where}: {problem}, and no LRP rule here covers it; give LRP a model whose "
+                    "operations have rules (Linear, 1x1 convolutions, BatchNorm, ReLU, attention, LayerNorm, "
+                    "GELU/SiLU, sum/mean/max aggregation), or use another method such as 'ig'")
+
+        return message
+
+    @staticmethod
+    def _running_module() -> nn.Module | None:
+        """The innermost module whose ``forward`` (or ``message``) is on the call stack."""
         frame = inspect.currentframe()
         while frame is not None:
-            module = frame.f_locals.get("self")
-            if frame.f_code.co_name in ("forward", "message", "propagate") and id(module) in names:
-                return f"{names[id(module)] or 'the model'} ({type(module).__name__})"
+            if frame.f_code.co_name in ("forward", "message", "propagate", "edge_update"):
+                module = frame.f_locals.get("self")
+                if isinstance(module, nn.Module):
+                    return module
             frame = frame.f_back
-        return "the forward function"
+        return None
 
 
 def _factor_positions(name: str, args: tuple) -> list[int]:

@@ -89,11 +89,16 @@ def resolve_references(
 ) -> tuple[Tensor, ...]:
     """The reference point of every input, broadcastable to it, from a spec (or one spec per input).
 
-    ``norms`` keeps the input BatchNorms found for ``auto`` (without it, each call looks again).
+    ``norms`` keeps the input BatchNorms found for ``auto`` (without it, each call looks again). A model that
+    builds its own inputs from the explained ones (:class:`~hin_captum.models.weaver.GraphTagger`) says where
+    ``auto`` is with ``reference_point(x)``.
     """
     specs = list(spec) if isinstance(spec, (list, tuple)) else [spec] * len(inputs)
     if len(specs) != len(inputs):
         raise InputError(f"give one reference for all inputs or one per input ({len(inputs)}), got {len(specs)}")
+    own = getattr(model, "reference_point", None)
+    if own is not None and len(inputs) == 1 and _is_auto(specs[0]):
+        return (own(inputs[0]).to(inputs[0]),)
     found = (norms or InputNorms()).of(model, inputs, run) if any(_is_auto(item) for item in specs) \
         else [None] * len(inputs)
     return tuple(_reference(item, x, norm) for item, x, norm in zip(specs, inputs, found))

@@ -34,9 +34,10 @@ def input_index(tensor: object, inputs: Sequence[Tensor]) -> int | None:
 LAYOUT_CHANGES = VALUE_COPIES | frozenset({
     "PermuteBackward0", "TransposeBackward0", "TransposeBackward1", "ViewBackward0", "ReshapeAliasBackward0",
     "UnsafeViewBackward0", "UnsqueezeBackward0", "SqueezeBackward0", "SqueezeBackward1", "ExpandBackward0",
-    "CopySlices", "IndexPutBackward0", "MaskedFillBackward0", "CatBackward0",
+    "CopySlices", "IndexPutBackward0", "MaskedFillBackward0", "CatBackward0", "SliceBackward0", "IndexBackward0",
 })
-"""Operations that move values around (a dense batch from a sparse one, channels first) without combining them."""
+"""Operations that move values around (a dense batch from a sparse one, channels first, a trimmed sequence)
+without combining them."""
 
 
 def laid_out_from(tensor: object, inputs: Sequence[Tensor], depth: int = 12) -> int | None:

@@ -2,7 +2,9 @@
 
 Each module registers one method (or one family, such as the LRP composites).
 """
-from . import captum_lrp, gnnexplainer, gradients, integrated_gradients, lrp, random_baseline  # noqa: F401
+from . import (  # noqa: F401
+    attention, captum_lrp, gnnexplainer, gradients, integrated_gradients, lrp, random_baseline,
+)
 from .base import METHODS, AttributionMethod, attribute, eval_mode, register, takes_option
 from .explanation import Explanation
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from torch import Tensor, nn
 from torch_geometric.data import Batch
+from torch_geometric.nn import MessagePassing, MetaLayer
 
 from ..lrp import COMPOSITES, ConservationReport, LRPConfig, Propagator
 from ..lrp.attribution import selected_outputs
@@ -28,6 +29,9 @@ class LRPMethod(AttributionMethod):
     def __init__(self, model: nn.Module, conservation: bool = False, **options: Any) -> None:
         super().__init__(model)
         self.conservation = conservation
+        self.reads_edges = any(isinstance(module, (MessagePassing, MetaLayer)) for module in model.modules())
+        """Whether the model passes messages along ``edge_index`` (its edge relevance is read at the gathers);
+        a tagger that makes its own graph (ParticleNet's kNN) or none (ParT) has no edge relevance here."""
         self.propagator = Propagator(LRPConfig.of(options, f"method '{self.name}'"))
 
     @classmethod
@@ -44,7 +48,7 @@ class LRPMethod(AttributionMethod):
             self.model, (data.x,),
             run=lambda xs: self.model(xs[0], data.edge_index, data.batch),
             select=lambda output: selected_outputs(output, target, "graph").sum(),
-            edge_index=data.edge_index,
+            edge_index=data.edge_index if self.reads_edges else None,
             track_conservation=self.conservation,
         )
         explanation = explanation_of(self.name, data, target, result.output, result.relevance[0], result.edge,

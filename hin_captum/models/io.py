@@ -1,4 +1,4 @@
-"""Saving and loading interaction-network checkpoints.
+"""Saving and loading checkpoints of this project's models: the interaction network and the GAT tagger.
 
 Checkpoints are untrusted input: they are always read with
 ``torch.load(..., weights_only=True)``, which never unpickles code.
@@ -11,19 +11,27 @@ from typing import Any
 
 import torch
 
-from ..util import atomic_path
-from ..util import InputError
+from torch import nn
+
+from ..util import InputError, atomic_path
+from .gat import GATTagger
 from .interaction_network import HINConfig, InteractionNetwork
 
 CHECKPOINT_FORMAT = "hin_captum/1"
+ARCHITECTURES: dict[str, type[nn.Module]] = {"hin": InteractionNetwork, "gat": GATTagger}
+"""The models a checkpoint may hold, by name; each has ``config`` (a dataclass) and ``from_config``."""
 _MAX_LISTED_KEYS = 5
 
 
-def save_model(model: InteractionNetwork, path: str | Path, **metadata: Any) -> Path:
-    """Write ``model`` with its sizes and plain-typed ``metadata``, atomically."""
+def save_model(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
+    """Write ``model`` (one of :data:`ARCHITECTURES`) with its sizes and plain-typed ``metadata``, atomically."""
     path = Path(path)
+    architecture = next((name for name, cls in ARCHITECTURES.items() if type(model) is cls), None)
+    if architecture is None:
+        raise InputError(f"save_model writes {', '.join(ARCHITECTURES)} models, not {type(model).__name__}")
     payload = {
         "format": CHECKPOINT_FORMAT,
+        "architecture": architecture,
         "config": asdict(model.config),
         "state_dict": model.state_dict(),
         "metadata": metadata,
@@ -33,19 +41,22 @@ def save_model(model: InteractionNetwork, path: str | Path, **metadata: Any) -> 
     return path
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> InteractionNetwork:
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load one of our checkpoints or a bare HIN-LRP ``state_dict``; return the model in eval mode, on
     ``map_location`` (``"cuda"``, or ``"meta"`` for its shapes alone)."""
     payload = _read_checkpoint(Path(path), map_location)
     if isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT:
-        config = HINConfig(**payload["config"])
+        architecture = ARCHITECTURES.get(payload.get("architecture", "hin"))
+        if architecture is None:
+            raise InputError(f"{path} holds a model of unknown architecture '{payload.get('architecture')}'")
+        config = payload["config"]
         state_dict = payload["state_dict"]
     elif isinstance(payload, dict) and all(isinstance(value, torch.Tensor) for value in payload.values()):
-        state_dict = payload
+        architecture, state_dict = InteractionNetwork, payload
         config = _infer_config(state_dict)
     else:
         raise InputError(f"{path} holds neither a hin_captum checkpoint nor a state_dict of tensors")
-    model = InteractionNetwork.from_config(config).to(torch.device(map_location))
+    model = architecture.from_config(config).to(torch.device(map_location))
     _check_compatible(model, state_dict, path)
     model.load_state_dict(state_dict)
     return model.eval()
@@ -82,7 +93,7 @@ def _listed(keys: list[str]) -> str:
     return f"{shown} (and {more} more)" if more > 0 else shown
 
 
-def _check_compatible(model: InteractionNetwork, state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
+def _check_compatible(model: nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -100,5 +111,5 @@ def _check_compatible(model: InteractionNetwork, state_dict: dict[str, torch.Ten
         problems.append(f"mismatched shapes {_listed(mismatched)}")
     if problems:
         raise InputError(
-            f"{path} does not fit the interaction network: {'; '.join(problems)}"
+            f"{path} does not fit the {type(model).__name__}: {'; '.join(problems)}"
         )

@@ -34,7 +34,7 @@ class TrainingConfig:
 
 @dataclass
 class TrainingResult:
-    model: InteractionNetwork
+    model: nn.Module
     epochs: int
     best_epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
@@ -72,11 +72,13 @@ def evaluate(model: nn.Module, jets: Sequence[Data]) -> dict[str, float]:
     return metrics
 
 
-def train(jets: Sequence[Data], model_config: dict[str, Any], config: TrainingConfig) -> TrainingResult:
-    """Train on a split of ``jets``; keep the weights of the best validation loss; report test metrics."""
+def train(jets: Sequence[Data], model: nn.Module | dict[str, Any], config: TrainingConfig) -> TrainingResult:
+    """Train ``model`` (or an interaction network of these sizes) on a split of ``jets``, ``forward(x, edge_index,
+    batch) -> logits``; keep the weights of the best validation loss; report test metrics."""
     torch.manual_seed(config.seed)
     train_jets, validation_jets, test_jets = split(jets, config)
-    model = InteractionNetwork.from_config(model_config)
+    if not isinstance(model, nn.Module):
+        model = InteractionNetwork.from_config(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     loader = DataLoader(train_jets, batch_size=config.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(config.seed))

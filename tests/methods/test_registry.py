@@ -7,6 +7,7 @@ import torch
 import hin_captum
 from hin_captum.util import InputError
 from hin_captum.methods import METHODS
+from hin_captum.models import GATTagger
 from tests.factories import jet_batch, random_hin
 
 FAST_OPTIONS = {"gnnexplainer": {"epochs": 5}, "ig": {"n_steps": 8}}
@@ -14,12 +15,14 @@ FAST_OPTIONS = {"gnnexplainer": {"epochs": 5}, "ig": {"n_steps": 8}}
 
 def test_the_registry_has_every_method_of_the_comparison():
     assert {"lrp", "lrp-gamma", "lrp-zplus", "ig", "saliency", "inputxgradient", "gnnexplainer", "captum-lrp",
-            "random"} <= set(METHODS)
+            "random", "attention"} <= set(METHODS)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_returns_a_finite_explanation_of_the_models_logits(method):
-    model = random_hin(seed=3, n_features=6, hidden=16)
+    torch.manual_seed(3)  # the attention baseline needs attention layers: the GAT tagger
+    model = GATTagger(n_features=6, hidden=8).eval() if method == "attention" else random_hin(seed=3, n_features=6,
+                                                                                               hidden=16)
     data = jet_batch([4, 1, 5], n_features=6, seed=3)
     targets = torch.tensor([1, 0, 1])
 

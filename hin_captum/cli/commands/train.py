@@ -8,11 +8,11 @@ from dataclasses import asdict
 
 from ...config import load_config
 from ...data.sources import load_jets
-from ...models import save_model
 from ...training import TrainingConfig, train
+from ...models.specs import build_model, write_model
 
 NAME = "train"
-HELP = "train the interaction network from a config and save it with its test metrics"
+HELP = "train a tagger (the interaction network, the GAT tagger or a weaver model) from a config and save it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,16 +26,16 @@ def run(args: argparse.Namespace) -> int:
     data_config = dict(config["data"])
     if args.data:
         data_config.update(source="root", paths=args.data)
-    model_config = config["model"] if isinstance(config["model"], dict) else load_config(config["model"])
+    model = build_model(config["model"])
     training = TrainingConfig(**config["training"])
 
     jets, description = load_jets(data_config)
     print(f"data: {description}")
-    result = train(jets, model_config, training)
+    result = train(jets, model, training)
     metrics = result.test_metrics
     print(f"stopped after {result.epochs} epochs (best {result.best_epoch})")
     print("test: " + ", ".join(f"{name} {value:.4g}" for name, value in metrics.items()))
-    path = save_model(
+    path = write_model(
         result.model, args.out or config["output"],
         command=shlex.join(["hin-captum", "train", *sys.argv[1:]]),
         data=description, training=asdict(training), test_metrics=metrics, epochs=result.epochs,
