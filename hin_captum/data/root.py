@@ -91,6 +91,9 @@ class JetChunk:
     label: np.ndarray
     """``[jets]`` 1 Hbb, 0 QCD."""
     spectators: dict[str, np.ndarray]
+    input_tracks: np.ndarray | None = None
+    """``[entries]`` tracks of every entry in the input tree, kept or not (the friend tree's per-track branches have
+    this many values per entry)."""
 
     @property
     def num_entries(self) -> int:
@@ -117,7 +120,8 @@ class JetChunk:
         tracks = int(self.tracks_per_jet[:n_jets].sum())
         return JetChunk(self.file_index, self.entry_start, self.reasons[:entries], self.x[:tracks],
                         self.tracks_per_jet[:n_jets], self.track_index[:tracks], self.label[:n_jets],
-                        {name: column[:n_jets] for name, column in self.spectators.items()})
+                        {name: column[:n_jets] for name, column in self.spectators.items()},
+                        None if self.input_tracks is None else self.input_tracks[:entries])
 
     def graphs(self) -> Iterator[JetGraph]:
         """The usable jets one by one, as graphs (see :func:`jet_graph`)."""
@@ -241,8 +245,15 @@ class RootJetReader:
         self._branches = [
             *self._track_branches, *(name for names in self._labels.values() for name in names), *self._spectators
         ]
+        self._check_files()
+
+    _missing_hint = "give an H->bb ntuple with all of them"
+    """What a file that lacks a needed branch is told."""
+
+    def _check_files(self) -> None:
+        """Open every input before any jet is read: refuse a bad file at once, and count the entries."""
         self._entries = []
-        for path in self.files:  # fail on a bad file before reading any jet
+        for path in self.files:
             with self._open(path) as opened:
                 self._check_step_size(opened)
                 self._entries.append(int(opened.num_entries))
@@ -315,7 +326,7 @@ class RootJetReader:
             missing = [name for name in self._branches if name not in present]
             if missing:
                 raise InputError(
-                    f"{path}:{self.tree} lacks branches {', '.join(missing)}: give an H->bb ntuple with all of them"
+                    f"{path}:{self.tree} lacks branches {', '.join(missing)}: {self._missing_hint}"
                 )
             yield tree
 
@@ -355,6 +366,7 @@ class RootJetReader:
             track_index=position[keep],
             label=is_hbb[usable].astype(np.int64),
             spectators={name: _per_jet(chunk, name).astype(np.float32)[usable] for name in self._spectators},
+            input_tracks=np.asarray(counts, dtype=np.int64),
         )
 
     def _classes(self, chunk: ak.Array) -> tuple[np.ndarray, np.ndarray]:

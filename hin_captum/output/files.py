@@ -2,8 +2,10 @@
 
 The friend tree has exactly one entry per entry of its input tree, in order, so
 ``input_tree.AddFriend("relevance", "<stem>.root")`` lines the entries up; entries
-the reader dropped have ``explained == 0``, no tracks and no edges. Per-track
-branches are jagged over ``rel_n_tracks`` in the order of the input tracks;
+the reader dropped have ``explained == 0`` and no edges. Per-track branches are
+jagged over ``rel_n_tracks``, one value per track of the input entry, in the order
+of the input tracks: tracks that were not explained (a dropped entry's, or those a
+model's padding length cut off) are 0, and ``rel_n_explained`` counts the others;
 per-edge branches are jagged over ``rel_n_edges`` with ``edge_src`` and ``edge_dst``
 as positions in the input track arrays. The run's description (model, method,
 options, input file) is stored beside the tree as a JSON string, so a later run can
@@ -26,6 +28,7 @@ from ..data.schema import JetSchema
 from .table import RelevanceTable
 
 TRACK_COUNTER = "rel_n_tracks"
+EXPLAINED_COUNTER = "rel_n_explained"
 EDGE_COUNTER = "rel_n_edges"
 TRACK_PREFIX = "rel_"
 METADATA_KEY = "hin_captum"
@@ -48,6 +51,18 @@ def friend_arrays(table: RelevanceTable, chunk: JetChunk) -> dict[str, ak.Array 
     def jagged(values: Mapping[str, np.ndarray], per_row: np.ndarray) -> ak.Array:
         return ak.unflatten(ak.zip(dict(values), depth_limit=1), per_jet(per_row, 0, np.int64))
 
+    def per_input_track(values: Mapping[str, np.ndarray]) -> ak.Array:
+        """Per-track values placed at their tracks' positions among every input track of every entry, 0 elsewhere."""
+        if chunk.input_tracks is None:
+            return jagged(values, table.tracks_per_jet)
+        first = np.concatenate([[0], np.cumsum(chunk.input_tracks)])
+        positions = first[rows][table.jet_of_track] + chunk.track_index
+        spread = {}
+        for name, column in values.items():
+            spread[name] = np.zeros(int(first[-1]), dtype=np.float32)
+            spread[name][positions] = column
+        return ak.unflatten(ak.zip(spread, depth_limit=1), chunk.input_tracks)
+
     node = table.node
     arrays: dict[str, ak.Array | np.ndarray] = {
         "explained": per_jet(np.ones(table.num_jets, bool), False, bool),
@@ -58,11 +73,10 @@ def friend_arrays(table: RelevanceTable, chunk: JetChunk) -> dict[str, ak.Array 
         **{f"prob_{name}": per_jet(table.prediction[:, k], 0.0, np.float32) for k, name in enumerate(table.classes)},
         "rel_total": per_jet(table.per_jet_sum(node.sum(1)), 0.0, np.float32),
         **({} if table.absorbed is None else {"rel_absorbed": per_jet(table.absorbed, 0.0, np.float32)}),
-        "tracks": jagged(
+        EXPLAINED_COUNTER: per_jet(table.tracks_per_jet, 0, np.int32),
+        "tracks": per_input_track(
             {**{TRACK_PREFIX + name: node[:, k] for k, name in enumerate(table.features)},
-             f"{TRACK_PREFIX}sum": node.sum(1)},
-            table.tracks_per_jet,
-        ),
+             f"{TRACK_PREFIX}sum": node.sum(1)}),
     }
     if table.has_edges:
         arrays["edges"] = jagged(
@@ -109,7 +123,7 @@ def tree_arrays(arrays: ak.Array) -> dict[str, ak.Array | np.ndarray]:
     """A friend tree's entries as read back by uproot, grouped again as :func:`friend_arrays` gives them."""
     edge_fields = ("edge_src", "edge_dst", "edge_relevance", "edge_score")
     track_fields = [name for name in arrays.fields if name.startswith(TRACK_PREFIX) and name not in (
-        TRACK_COUNTER, EDGE_COUNTER, "rel_total", "rel_absorbed")]
+        TRACK_COUNTER, EDGE_COUNTER, EXPLAINED_COUNTER, "rel_total", "rel_absorbed")]
     grouped: dict[str, ak.Array | np.ndarray] = {
         name: ak.to_numpy(arrays[name]) for name in arrays.fields
         if name not in (*track_fields, *edge_fields, TRACK_COUNTER, EDGE_COUNTER)}
@@ -176,6 +190,7 @@ def read_friend_jets(path: str | Path, tree: str, chunks: list[JetChunk], method
             row = friend.arrays(entry_start=int(chunk.entry[0]), entry_stop=int(chunk.entry[0]) + 1)[0]
             template = RelevanceTable.empty(method, schema)
             node = np.stack([row[TRACK_PREFIX + name].to_numpy() for name in template.features], axis=1)
+            node = node[chunk.track_index]  # the explained tracks among the input's
             has_edges = "edge_src" in row.fields
             tables.append(RelevanceTable(
                 method=method, features=template.features, classes=template.classes, x=chunk.x,

@@ -66,10 +66,12 @@ def test_the_friend_tree_has_an_entry_per_input_entry(tmp_path, model, files):
     assert len(arrays) == 5
     assert arrays["entry"].tolist() == [0, 1, 2, 3, 4]
     assert arrays["explained"].tolist() == [True, True, False, True, True]
-    expected_tracks = [n if ok else 0 for n, ok in zip(COUNTS["a"], arrays["explained"])]
-    assert arrays["rel_n_tracks"].tolist() == expected_tracks
-    assert ak.num(arrays["rel_track_quality"]).tolist() == expected_tracks
-    assert arrays["rel_n_edges"].tolist() == [n * (n - 1) for n in expected_tracks]
+    explained_tracks = [n if ok else 0 for n, ok in zip(COUNTS["a"], arrays["explained"])]
+    assert arrays["rel_n_tracks"].tolist() == list(COUNTS["a"])  # every input track has its place, skipped or not
+    assert ak.num(arrays["rel_track_quality"]).tolist() == list(COUNTS["a"])
+    assert arrays["rel_n_explained"].tolist() == explained_tracks
+    assert ak.all(arrays["rel_sum"][~arrays["explained"]] == 0)
+    assert arrays["rel_n_edges"].tolist() == [n * (n - 1) for n in explained_tracks]
     assert arrays["target"].tolist() == [1, 1, -1, 1, 1]
     per_track = sum(arrays[f"rel_{name}"] for name in unique_names(CMS_HBB.features))
     np.testing.assert_allclose(ak.flatten(arrays["rel_sum"]), ak.flatten(per_track), rtol=1e-4, atol=1e-6)
@@ -126,9 +128,9 @@ def test_the_pytorch_copy_loads_weights_only_and_matches_the_tree(tmp_path, mode
     assert copy["entry"].tolist() == [0, 1, 3, 4]
     rows = copy["entry"].numpy()
     np.testing.assert_allclose(copy["output"].numpy(), arrays["output"][rows], rtol=1e-5)
-    node = np.stack([ak.flatten(arrays[f"rel_{name}"]).to_numpy() for name in copy["features"]], axis=1)
+    node = np.stack([ak.flatten(arrays[f"rel_{name}"][rows]).to_numpy() for name in copy["features"]], axis=1)
     np.testing.assert_allclose(copy["node"].numpy(), node, rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(copy["track_ptr"].diff().numpy(), arrays["rel_n_tracks"][rows])
+    np.testing.assert_array_equal(copy["track_ptr"].diff().numpy(), arrays["rel_n_explained"][rows])
 
 
 def test_jets_with_dropped_tracks_are_refused(model, files):

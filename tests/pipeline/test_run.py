@@ -152,7 +152,7 @@ def test_the_summary_adds_up_to_the_friend_trees(tmp_path, inputs):
     np.testing.assert_allclose(summary.histograms["feature_signed"].values().sum((1, 2)), totals, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(summary.histograms["feature_abs"].values().sum((1, 2)), magnitudes, rtol=1e-4)
     assert (summary.histograms["feature_top"].values().sum((0)) == 3 * summary.histograms["jets"].values()).all()
-    tracks = sum(int(np.sum(friend(tmp_path / "lrp" / name)[0]["rel_n_tracks"])) for name in ("a.root", "b.root"))
+    tracks = sum(int(np.sum(friend(tmp_path / "lrp" / name)[0]["rel_n_explained"])) for name in ("a.root", "b.root"))
     assert summary.histograms["rank_tracks"].values(flow=True).sum() == tracks
     per_file = [RelevanceSummary.read(tmp_path / "lrp" / name, pipeline.SUMMARY_FOLDER) for name in ("a.root",
                                                                                                       "b.root")]

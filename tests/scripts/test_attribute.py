@@ -103,8 +103,10 @@ def check_alignment(out, inputs, model, method, target, max_jets=None, paths=Non
     assert len(friend) == n_rows
     assert friend["explained"].tolist() == usable[:n_rows]
     n_tracks = [len(x) if ok else 0 for x, ok in inputs[:n_rows]]
-    assert friend["rel_n_tracks"].tolist() == n_tracks
-    assert ak.num(friend["rel_track_pt_2"]).tolist() == n_tracks
+    assert friend["rel_n_explained"].tolist() == n_tracks
+    input_tracks = [len(x) for x, _ in inputs[:n_rows]]  # every entry keeps one value per input track (ak.zip works)
+    assert friend["rel_n_tracks"].tolist() == input_tracks == ak.num(friend["rel_track_pt_2"]).tolist()
+    assert ak.all(friend["rel_sum"][~friend["explained"]] == 0)
     has_edges = "edge_src" in friend.fields
     if has_edges:
         assert friend["rel_n_edges"].tolist() == [n * (n - 1) for n in n_tracks]
