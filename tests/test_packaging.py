@@ -56,6 +56,10 @@ def test_a_non_editable_install_explains_and_plots_from_any_folder(tmp_path):
     assert install.returncode == 0, install.stderr
     assert (target / "hin_captum" / "configs" / "definitions.yml").is_file()
     assert (target / "hin_captum" / "pretrained" / "hin_toy.pt").is_file()
+    for name in ("weaver/toy_hbb.yaml", "weaver/part.py", "weaver/particlenet.py"):
+        assert (target / "hin_captum" / "configs" / name).is_file(), name
+    for name in ("part_toy.pt", "particlenet_toy.pt", "gat_toy.pt", "part_sanity.pt"):
+        assert (target / "hin_captum" / "pretrained" / name).is_file(), name
     environment = {**os.environ, "PYTHONPATH": str(target)}
     package, config = where([sys.executable], tmp_path, environment).split()
     assert package.startswith(str(target)) and config.startswith(str(target))  # the installed copy, not the checkout

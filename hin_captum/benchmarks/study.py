@@ -225,6 +225,11 @@ def _with_paths(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _feature_names(data_spec: Mapping[str, Any], n_features: int) -> list[str]:
     """``feature k`` for data sets without physics (the planted ones marked), else the ntuples' names."""
+    if data_spec["data"].get("source") == "weaver":  # a weaver model's inputs, as its data config names them
+        from ..data.weaver import weaver_schema
+        from ..models.weaver import load_data_config
+
+        return weaver_schema(load_data_config(bundled(data_spec["data"]["data_config"]))).columns
     if data_spec.get("feature_names") != "numbered":
         return list(CMS_HBB.features)
     truth = GroundTruth.from_config(data_spec.get("ground_truth"))

@@ -83,11 +83,13 @@ class JetSchema:
         return [name.lower() for name in self.classes] + [PREDICTED]
 
     def target_class(self, name: str) -> int | str:
-        """The class index of a target name, or ``predicted`` as it is."""
+        """The class index of a target name (case and underscores aside: ``hbb`` is ``H_bb``), or ``predicted``."""
         choices = self.target_choices()
-        if str(name).lower() not in choices:
+        folded = [choice.replace("_", "") for choice in choices]
+        key = str(name).lower().replace("_", "")
+        if key not in folded:
             raise InputError(f"unknown target '{name}': use one of {', '.join(choices)}")
-        return PREDICTED if str(name).lower() == PREDICTED else choices.index(str(name).lower())
+        return PREDICTED if key == PREDICTED else folded.index(key)
 
     def target_name(self, target: int | str) -> str:
         """What a target explains, for titles: a class name or ``predicted``."""

@@ -15,7 +15,7 @@ from .root import read_root
 from .synthetic import make_sanity_jets
 from .toy import write_toy_root
 
-SOURCES = ("sanity", "toy", "root", "npz")
+SOURCES = ("sanity", "toy", "root", "npz", "weaver")
 _READER_OPTIONS = ("tree", "max_jets", "max_tracks", "track_sort_feature")
 
 
@@ -34,6 +34,14 @@ def load_jets(config: dict[str, Any]) -> tuple[list[Data], str]:
     if source == "root":
         jets = read_root(config["paths"], **options)
         return list(jets.jets), jets.report.summary()
+    if source == "weaver":  # ntuples read with a weaver data config: the inputs of a weaver model
+        from ..config import bundled
+        from ..models.weaver import load_data_config
+        from .weaver import read_weaver_jets
+
+        jets = read_weaver_jets(config["paths"], load_data_config(bundled(config["data_config"])), config.get("tree"),
+                                config.get("max_jets"))
+        return jets, f"{len(jets)} jets of {', '.join(map(str, config['paths']))} as {config['data_config']} reads them"
     if source == "npz":
         jets = [read_npz_jet(path) for path in config["paths"]]
         return jets, f"{len(jets)} jets from {', '.join(Path(p).name for p in config['paths'])}"

@@ -38,6 +38,8 @@ class Explanation:
     """The reference point the relevance is measured from (``[F]`` or ``[N, F]``), for methods that have one."""
     absorbed: Tensor | None = None
     """``[G]`` for LRP: the part of each explained output that biases and epsilon kept (output minus summed relevance)."""
+    edge_names: tuple[str, ...] | None = None
+    """Names of the columns of :attr:`edge` when they are quantities of their own (ParT's pair features)."""
 
     @property
     def num_graphs(self) -> int:

@@ -50,13 +50,15 @@ def write_model(model: nn.Module, path: str | Path, **metadata: Any) -> Path:
 
 def load_tagger(spec: str | Path | Mapping[str, Any], map_location: str = "cpu") -> nn.Module:
     """A trained model on jet graphs: a checkpoint (bundled or a path), or a weaver ``network``, ``data_config``
-    and ``state`` (with network ``options``)."""
+    and ``state`` (with network ``options``); with ``inputs: weaver`` it takes the track features that weaver's
+    data config builds (data source ``weaver``), else the CMS schema's columns."""
     if not isinstance(spec, Mapping):
         return load_model(bundled(spec), map_location=map_location)
-    from .weaver import GraphTagger, load_weaver
+    from .weaver import GraphTagger, InputsTagger, load_weaver
 
     missing = [key for key in ("network", "data_config", "state") if key not in spec]
     if missing:
         raise InputError(f"a weaver model needs network, data_config and state; {', '.join(missing)} missing")
-    return GraphTagger(load_weaver(bundled(spec["network"]), bundled(spec["data_config"]), bundled(spec["state"]),
-                                   map_location=map_location, **dict(spec.get("options") or {})))
+    model = load_weaver(bundled(spec["network"]), bundled(spec["data_config"]), bundled(spec["state"]),
+                        map_location=map_location, **dict(spec.get("options") or {}))
+    return InputsTagger(model) if spec.get("inputs") == "weaver" else GraphTagger(model)

@@ -32,6 +32,8 @@ from ..util import InputError
 
 INSTALL = 'pip install -e ".[weaver]" (or pip install --no-deps weaver-core==0.5.3 and its numba, vector)'
 PAIR_EMBEDDING = "mod.pair_embed.embed"
+PAIR_FEATURES = ("lndelta", "lnkt", "lnz", "lnm2")
+"""ParT's pair features from the four-vectors, in its order (``pairwise_lv_fts_pp``): ln ΔR, ln kT, ln z, ln m^2."""
 """Where ParT's pair features (from the four-vectors) enter its pair embedding, in the network files' wrapper."""
 
 
@@ -225,3 +227,204 @@ class GraphTagger(nn.Module):
         return {"part_mask": torch.ones_like(pt), "part_px": px, "part_py": py, "part_pz": pz,
                 "part_energy": (pt.pow(2) * eta.cosh().pow(2) + mass.pow(2)).sqrt()}
 
+
+
+class InputsTagger(nn.Module):
+    """A weaver model on the track matrices of :class:`~hin_captum.data.weaver.WeaverJetReader`: the columns of
+    ``x`` are the data config's variables (already standardised by weaver), group after group; each group is
+    padded back into weaver's ``[jets, variables, length]`` array and the model called on them all.
+
+    The groups in ``constant`` (by default the masks and the four-vectors: ``*_mask``, ``*_vectors``) carry no
+    relevance of their own; ParT's pair features from the four-vectors are explained where they enter its pair
+    embedding (:attr:`relevance_at`), ParticleNet's kNN edges at the gather of its first EdgeConv block
+    (:meth:`edge_relevance`).
+    """
+
+    def __init__(self, weaver_model: WeaverModel, constant: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.tagger = weaver_model.model
+        config = weaver_model.data_config
+        self.input_names = weaver_model.input_names
+        self.widths = [len(config.input_dicts[group]) for group in self.input_names]
+        self.length = int(config.input_shapes[self.input_names[0]][2])
+        self.pad = [float(config.preprocess_params[config.input_dicts[group][0]]["pad_value"])
+                    for group in self.input_names]
+        self.constant = set(constant) if constant is not None else {
+            group for group in self.input_names if group.endswith("_mask") or group.endswith("_vectors")}
+        unknown = self.constant - set(self.input_names)
+        if unknown:
+            raise InputError(f"no input group {', '.join(sorted(unknown))} in the data config: its groups are "
+                             f"{', '.join(self.input_names)}")
+        modules = dict(self.tagger.named_modules())
+        self.pair_embedding = next((f"tagger.{name}" for name in ("mod.pair_embed.embed", "pair_embed.embed")
+                                    if name in modules), None)
+        self.relevance_at = (self.pair_embedding,) if self.pair_embedding else ()
+        """Where LRP reads more relevance: ParT's pair embedding input (its pair features)."""
+        pair_embed = modules.get("mod.pair_embed") or modules.get("pair_embed")
+        dimension = getattr(pair_embed, "pairwise_lv_dim", 0)
+        self.edge_names = PAIR_FEATURES[:dimension] if self.pair_embedding and dimension <= len(PAIR_FEATURES) \
+            else None
+        """The pair features of :meth:`edge_relevance`'s columns (ParT's ``pairwise_lv_fts``)."""
+        self._knn_block = next((modules[name] for name in ("mod.edge_convs.0", "edge_convs.0") if name in modules),
+                               None)
+        self._gathers: list[tuple[Tensor, Tensor, list[Tensor]]] = []
+        self._capturing = False
+        self._statistics: tuple[Tensor, Tensor] | None = None
+
+    def forward(self, x: Tensor, edge_index: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
+        arrays = self.inputs(x, batch)
+        if not self._capturing or self._knn_block is None:
+            return self.tagger(*arrays)
+        with _FirstGather(self._knn_block, self._gathers):
+            return self.tagger(*arrays)
+
+    def inputs(self, x: Tensor, batch: Tensor | None = None) -> list[Tensor]:
+        """weaver's arrays of the jets (``[jets, variables, length]``, in the data config's order)."""
+        batch = x.new_zeros(len(x), dtype=torch.long) if batch is None else batch
+        arrays, start = [], 0
+        for group, width, pad in zip(self.input_names, self.widths, self.pad):
+            values = x[:, start:start + width]
+            start += width
+            if group.endswith("_mask"):  # every node is a real particle, whatever a perturbation did to the column
+                values = torch.ones_like(values.detach())
+            elif group in self.constant:
+                values = values.detach()
+            dense, _ = to_dense_batch(values, batch, fill_value=pad, max_num_nodes=self.length)
+            arrays.append(dense.transpose(1, 2))
+        return arrays
+
+    def reference_point(self, x: Tensor) -> Tensor:
+        """``auto``'s reference ``[tracks, columns]``: the running mean of the BatchNorm that reads each explained
+        group (zero where none does), and the tracks' own values in the constant groups (a mask, the four-vectors),
+        which a deletion then leaves as they are."""
+        reference = self.input_statistics()[0].to(x).expand_as(x).clone()
+        start = 0
+        for group, width in zip(self.input_names, self.widths):
+            if group in self.constant:
+                reference[:, start:start + width] = x.detach()[:, start:start + width]
+            start += width
+        return reference
+
+    def input_statistics(self) -> tuple[Tensor, Tensor]:
+        """Per column of ``x``: the running mean and standard deviation of the BatchNorm that reads its group
+        (0 and 1 where none does). Found by one pass of the tagger on two dummy tracks, and kept."""
+        if self._statistics is None:
+            from ..lrp.reference import InputNorms
+
+            parameter = next(self.tagger.parameters())
+            probe = self.inputs(parameter.new_ones((2, sum(self.widths))), parameter.new_zeros(2, dtype=torch.long))
+            norms = InputNorms().of(self.tagger, probe, lambda arrays: self.tagger(*arrays))
+            mean, spread, start = parameter.new_zeros(sum(self.widths)), parameter.new_ones(sum(self.widths)), 0
+            for width, found in zip(self.widths, norms):
+                norm = None if found is None else found[0]
+                if norm is not None and norm.running_mean is not None and len(norm.running_mean) == width:
+                    mean[start:start + width] = norm.running_mean.detach()
+                    spread[start:start + width] = (norm.running_var.detach() + norm.eps).sqrt()
+                start += width
+            self._statistics = (mean, spread)
+        return self._statistics
+
+    def capturing(self) -> "_Capturing":
+        """A context in which the model records what :meth:`edge_relevance` needs (ParticleNet's kNN gather)."""
+        return _Capturing(self)
+
+    def edge_relevance(self, batch: Tensor, edge_index: Tensor, ptr: Tensor, inner: dict | None = None
+                       ) -> Tensor | None:
+        """Relevance through each edge ``(src, dst)`` of ``edge_index`` (the jets' fully connected graphs):
+
+        - ParT: the relevance of each particle pair's features, where they enter the pair embedding, half to
+          each direction ``[E, pair features]`` (a particle's pair with itself is no edge, and not reported);
+        - ParticleNet: the relevance through each kNN edge of its first EdgeConv block, value x gradient at its
+          gather summed over features ``[E, 1]``, zero for pairs that are not nearest neighbours.
+        """
+        positions = torch.arange(len(batch), device=batch.device) - ptr[batch]
+        key = lambda jet, src, dst: (jet * self.length + src) * self.length + dst  # noqa: E731
+        kept = positions < self.length
+        src, dst = edge_index
+        valid = kept[src] & kept[dst]
+        edge_keys = key(batch[src], positions[src], positions[dst])
+        if self.pair_embedding and inner and self.pair_embedding in inner:
+            (pairs,) = inner[self.pair_embedding]
+            counts = torch.bincount(batch, minlength=int(batch.max()) + 1 if len(batch) else 0).clamp(max=self.length)
+            jet, i, j = _tril_pairs(counts)
+            relevance = pairs.relevance[0].T  # [pairs, pair features]
+            dense = relevance.new_zeros((len(counts) * self.length * self.length, relevance.shape[1]))
+            dense[key(jet, i, j)] += relevance / 2
+            dense[key(jet, j, i)] += relevance / 2
+            return torch.where(valid[:, None], dense[edge_keys.clamp(max=len(dense) - 1)], 0.0)
+        if self._knn_block is not None and self._gathers:
+            value, index, gradients = self._gathers[0]
+            if not gradients:
+                return None
+            per_gather = (value * gradients[0]).sum(1)  # [jets * length * k]
+            jets_and_points = (int(batch.max()) + 1) * self.length
+            if len(per_gather) % jets_and_points:  # weaver's trimmer cut the padding: positions are not ours
+                return None
+            k = len(per_gather) // jets_and_points
+            centre = torch.arange(len(per_gather), device=per_gather.device) // k  # jet * length + position
+            jets = centre // self.length
+            dense = per_gather.new_zeros(((int(batch.max()) + 1) * self.length * self.length,))
+            dense.index_put_((key(jets, index % self.length, centre % self.length),), per_gather, accumulate=True)
+            return torch.where(valid, dense[edge_keys.clamp(max=len(dense) - 1)], 0.0)[:, None]
+        return None
+
+
+def _tril_pairs(counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(jet, i, j)`` of every pair ``i >= j`` of real particles, in the order of ParT's sparse pair embedding
+    (``pair_mask.tril().nonzero()``)."""
+    length = int(counts.max()) if len(counts) else 0
+    position = torch.arange(length, device=counts.device)
+    real = position[None, :] < counts[:, None]
+    pair = (real[:, :, None] & real[:, None, :]).tril()
+    jet, i, j = pair.nonzero(as_tuple=True)
+    return jet, i, j
+
+
+class _Capturing:
+    def __init__(self, model: InputsTagger) -> None:
+        self.model = model
+
+    def __enter__(self) -> InputsTagger:
+        self.model._gathers.clear()
+        self.model._capturing = True
+        return self.model
+
+    def __exit__(self, *exc_info) -> None:
+        self.model._capturing = False
+
+
+class _FirstGather:
+    """Records the first row gather by an index tensor inside ``module``'s forward (ParticleNet's kNN features):
+    the gathered values, the index, and (filled in the backward pass) their gradient."""
+
+    def __init__(self, module: nn.Module, records: list) -> None:
+        self.module, self.records = module, records
+        self._handle = None
+
+    def __enter__(self) -> "_FirstGather":
+        from torch.overrides import TorchFunctionMode
+
+        records = self.records
+        active = {"inside": False}
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                if active["inside"] and not records and func is Tensor.__getitem__ and isinstance(args[1], tuple) \
+                        and isinstance(args[1][0], Tensor) and args[1][0].dim() == 1 and isinstance(out, Tensor) \
+                        and out.requires_grad:
+                    gradients: list[Tensor] = []
+                    records.append((out.detach(), args[1][0], gradients))
+                    out.register_hook(lambda grad: gradients.append(grad.detach()))
+                return out
+
+        self._pre = self.module.register_forward_pre_hook(lambda m, a: active.update(inside=True))
+        self._post = self.module.register_forward_hook(lambda m, a, o: active.update(inside=False))
+        self._mode = Mode()
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._mode.__exit__(*exc_info)
+        self._pre.remove()
+        self._post.remove()

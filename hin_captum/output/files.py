@@ -81,7 +81,8 @@ def friend_arrays(table: RelevanceTable, chunk: JetChunk) -> dict[str, ak.Array 
     if table.has_edges:
         arrays["edges"] = jagged(
             {"edge_src": table.edge_src.astype(np.int32), "edge_dst": table.edge_dst.astype(np.int32),
-             "edge_relevance": table.edge_relevance, "edge_score": table.edge_score},
+             "edge_relevance": table.edge_relevance, "edge_score": table.edge_score,
+             **{f"edge_rel_{name}": values for name, values in (table.edge_parts or {}).items()}},
             table.edges_per_jet,
         )
     return arrays
@@ -121,7 +122,8 @@ class FriendTreeWriter:
 
 def tree_arrays(arrays: ak.Array) -> dict[str, ak.Array | np.ndarray]:
     """A friend tree's entries as read back by uproot, grouped again as :func:`friend_arrays` gives them."""
-    edge_fields = ("edge_src", "edge_dst", "edge_relevance", "edge_score")
+    edge_fields = ("edge_src", "edge_dst", "edge_relevance", "edge_score",
+                   *(name for name in arrays.fields if name.startswith("edge_rel_")))
     track_fields = [name for name in arrays.fields if name.startswith(TRACK_PREFIX) and name not in (
         TRACK_COUNTER, EDGE_COUNTER, EXPLAINED_COUNTER, "rel_total", "rel_absorbed")]
     grouped: dict[str, ak.Array | np.ndarray] = {

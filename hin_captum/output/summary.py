@@ -28,7 +28,7 @@ from typing import Any
 import hist
 import numpy as np
 import uproot
-from torch import nn
+from torch import Tensor
 
 from ..util import atomic_path
 from ..config import load_config
@@ -109,7 +109,7 @@ class RelevanceSummary:
         return self.description["config"]
 
     def add(self, table: RelevanceTable, coordinates: Mapping[str, str]) -> None:
-        """Fill in the jets of ``table``; ``coordinates`` names the eta and phi features (for ΔR)."""
+        """Fill in the jets of ``table``; ``coordinates`` names the eta, phi (for ΔR) and pT (rank) features."""
         if table.num_jets == 0:
             return
         h = self.histograms
@@ -128,7 +128,8 @@ class RelevanceSummary:
         jet_of_track = table.jet_of_track
         first_track = np.cumsum(table.tracks_per_jet) - table.tracks_per_jet
         position = np.arange(len(jet_of_track)) - first_track[jet_of_track]
-        pt = table.x[:, self.features.index(self.config["pt_feature"])]
+        pt_feature = coordinates.get("pt", self.config["pt_feature"])
+        pt = table.x[:, self.features.index(pt_feature)] if pt_feature in self.features else np.zeros(len(table.x))
         rank = rank_within_jets(pt, jet_of_track, position)
         track = table.node.sum(1)
         track_true = true[jet_of_track]
@@ -147,6 +148,8 @@ class RelevanceSummary:
                 h[f"edge_{kind}"].fill(delta_r=delta_r, true=true[edge_jet], weight=values)
 
         for axis, spectator in (("mass", "fj_sdmass"), ("pt", "fj_pt")):
+            if spectator not in table.spectators:  # a weaver data config without these observers
+                continue
             values = table.spectators[spectator]
             h[f"{axis}_jets"].fill(values, true)
             h[f"{axis}_abs"].fill(np.repeat(values, n_features), per_feature["feature"], per_feature["true"],
@@ -209,12 +212,11 @@ class RelevanceSummary:
         return summary
 
 
-def value_ranges(norm: nn.BatchNorm1d, features: Sequence[str], config: Mapping[str, Any] | None = None
+def value_ranges(mean: Tensor, spread: Tensor, features: Sequence[str], config: Mapping[str, Any] | None = None
                  ) -> dict[str, tuple[float, float]]:
-    """Each feature's value axis: the input BatchNorm's running mean +- ``value.width`` running standard deviations."""
+    """Each feature's value axis: ``mean +- value.width * spread`` (the input BatchNorm's running statistics)."""
     width = float((config or load_config("summary"))["value"]["width"])
-    mean = norm.running_mean.detach().double().cpu()
-    spread = (norm.running_var.detach().double().cpu() + norm.eps).sqrt()
+    mean, spread = mean.detach().double().cpu(), spread.detach().double().cpu()
     return {name: (float(mean[k] - width * spread[k]), float(mean[k] + width * spread[k]))
             for k, name in enumerate(features)}
 

@@ -50,6 +50,8 @@ class RelevanceTable:
     edge_dst: np.ndarray | None = None
     edge_relevance: np.ndarray | None = None
     edge_score: np.ndarray | None = None
+    edge_parts: dict[str, np.ndarray] | None = None
+    """Per edge, each named column of the explanation's edge relevance (ParT's pair features), when it has names."""
 
     @property
     def num_jets(self) -> int:
@@ -123,6 +125,8 @@ class RelevanceTable:
             edge_dst=local[1] if edges else None,
             edge_relevance=numpy(explanation.edge.flatten(1).sum(1)).astype(np.float32) if edges else None,
             edge_score=numpy(explanation.edge_score).astype(np.float32) if edges else None,
+            edge_parts=None if not edges or not explanation.edge_names else {
+                name: numpy(explanation.edge[:, k]).astype(np.float32) for k, name in enumerate(explanation.edge_names)},
         )
 
     @classmethod
@@ -155,6 +159,8 @@ class RelevanceTable:
                 values[item.name] = value
             elif item.name == "spectators":
                 values[item.name] = {key: column[jets] for key, column in value.items()}
+            elif item.name == "edge_parts":
+                values[item.name] = {key: column[edge_rows] for key, column in value.items()}
             elif item.name in ("x", "node"):
                 values[item.name] = value[track_rows]
             elif item.name.startswith("edge_"):
@@ -176,6 +182,9 @@ class RelevanceTable:
                 joined[item.name] = values[0]
             elif item.name == "spectators":
                 joined[item.name] = {key: np.concatenate([v[key] for v in values]) for key in first.spectators}
+            elif item.name == "edge_parts":
+                joined[item.name] = None if values[0] is None else {
+                    key: np.concatenate([v[key] for v in values]) for key in values[0]}
             elif values[0] is None:
                 joined[item.name] = None
             else:

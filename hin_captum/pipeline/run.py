@@ -155,13 +155,28 @@ class SampleExplainer:
 
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
-        self.schema = settings.schema
         self.device = torch.device(settings.device)
-        self.model = load_model(settings.model, map_location=self.device)
-        check_model_inputs(self.model, settings.model, len(self.schema.features))
-        self.model_digest = file_digest(settings.model)
-        self.reader = RootJetReader(list(settings.data), settings.tree, step_size=settings.step_size,
-                                    schema=self.schema)
+        if settings.network is None:
+            self.schema = settings.schema
+            self.model = load_model(settings.model, map_location=self.device)
+            check_model_inputs(self.model, settings.model, len(self.schema.features))
+            self.model_digest = file_digest(settings.model)
+            self.reader = RootJetReader(list(settings.data), settings.tree, step_size=settings.step_size,
+                                        schema=self.schema)
+        else:  # a weaver model: its network file, data config and state dict; inputs as weaver builds them
+            from ..data.weaver import WeaverJetReader
+            from ..models.weaver import InputsTagger, load_weaver
+
+            weaver_model = load_weaver(settings.network, settings.data_config, settings.model,
+                                       map_location=self.device, **dict(settings.network_options))
+            self.model = InputsTagger(weaver_model, settings.constant_groups)
+            self.model_digest = "+".join(file_digest(path) for path in (settings.model, settings.network,
+                                                                        settings.data_config))
+            self.reader = WeaverJetReader(list(settings.data), weaver_model.data_config, settings.tree,
+                                          step_size=settings.step_size)
+            self.schema = self.reader.schema
+        self.statistics = input_statistics(self.model, len(self.schema.features))
+        """Running mean and standard deviation of each track feature (the summary's value axes)."""
         self.names = output_names(self.reader.files)
         self.features = self.schema.columns
         self.classes = list(self.schema.classes)
@@ -340,7 +355,7 @@ class SampleExplainer:
         """An empty tally: a summary of no jets."""
         summary = self.settings.summary
         return Tally(RelevanceSummary.empty(self.features, self.classes, self.schema.target_name(self.settings.target),
-                                            method, value_ranges(self.model.bn, self.features, summary), summary))
+                                            method, value_ranges(*self.statistics, self.features, summary), summary))
 
     def explain_into(self, writer: FriendTreeWriter, method: str, index: int, start: int = 0, stop: int | None = None,
                      max_jets: int | None = None, advance: Callable[[int], None] = lambda entries: None,
@@ -407,3 +422,14 @@ def check_model_inputs(model: torch.nn.Module, path: str, n_features: int) -> No
     if expected != n_features:
         raise InputError(f"{path} takes {expected} features per track, but the ntuples give {n_features} "
                          "(configs/definitions.yml): give a model trained on them")
+
+
+def input_statistics(model: torch.nn.Module, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running mean and standard deviation of each input feature: the model's input BatchNorm (``bn``, the
+    HIN's and the GAT's), a weaver model's input BatchNorms, or 0 and 1."""
+    norm = getattr(model, "bn", None)
+    if isinstance(norm, torch.nn.BatchNorm1d):
+        return norm.running_mean, (norm.running_var + norm.eps).sqrt()
+    if hasattr(model, "input_statistics"):
+        return model.input_statistics()
+    return torch.zeros(n_features), torch.ones(n_features)

@@ -76,6 +76,14 @@ class RunSettings:
     """The summary's binning (``configs/summary.yml``)."""
     schema: JetSchema = field(default=CMS_HBB)
     command: str = ""
+    network: str | None = None
+    """A weaver network file (``get_model(data_config, **options)``): ``model`` is then its state dict."""
+    data_config: str | None = None
+    """The weaver data config the network was trained with."""
+    network_options: Mapping[str, Any] = field(default_factory=dict)
+    """weaver's ``--network-option`` values."""
+    constant_groups: tuple[str, ...] | None = None
+    """Input groups of a weaver model that carry no relevance (default: ``*_mask`` and ``*_vectors``)."""
 
     @classmethod
     def load(cls, config: str | Path | Mapping[str, Any] = "attribute", **overrides: Any) -> "RunSettings":
@@ -96,7 +104,17 @@ class RunSettings:
         def option(key: str, config_key: str | None = None) -> Any:
             return given[key] if key in given else values[config_key or key]
 
+        network, data_config = given.get("network"), given.get("data_config")
+        if (network is None) != (data_config is None):
+            raise InputError("a weaver model needs both --network (its network file) and --data-config")
         schema = given.get("schema", CMS_HBB)
+        if network is not None:
+            from ..data.weaver import weaver_schema
+            from ..models.weaver import load_data_config
+
+            if "model" not in given:
+                raise InputError("--network needs --model: the state dict weaver saved (*_best_epoch_state.pt)")
+            schema = weaver_schema(load_data_config(bundled(data_config)), given.get("tree"))
         methods = _methods(given, values)
         plots = values["plots"]
         return cls(
@@ -124,14 +142,34 @@ class RunSettings:
             summary=load_config(values.get("summary", "summary")),
             schema=schema,
             command=str(given.get("command", "")),
+            network=None if network is None else str(bundled(network)),
+            data_config=None if data_config is None else str(bundled(data_config)),
+            network_options=_network_options(given.get("network_option", ())),
+            constant_groups=None if "constant_groups" not in given else tuple(
+                name.strip() for name in str(given["constant_groups"]).split(",") if name.strip()),
         )
 
 
 KNOWN_OVERRIDES = frozenset({
     "method", "methods", *LRP_OPTIONS, "reference", "target", "model", "data", "tree", "batch_size", "chunk_size",
     "max_jets", "out", "device", "overwrite", "torch_copy", "plot", "pdf", "threads", "seed", "basket_entries",
-    "command", "schema",
+    "command", "schema", "network", "data_config", "network_option", "constant_groups",
 })
+
+
+def _network_options(items: Sequence[Sequence[str]] | Mapping[str, Any]) -> dict[str, Any]:
+    """weaver's ``--network-option KEY VALUE`` pairs, each value a Python literal (as weaver reads them)."""
+    import ast
+
+    if isinstance(items, Mapping):
+        return dict(items)
+    options = {}
+    for key, value in items:
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return options
 
 
 def _methods(given: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

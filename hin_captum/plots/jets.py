@@ -33,11 +33,17 @@ def most_confident(table: RelevanceTable, n: int, class_name: str = SIGNAL) -> l
     return [int(jet) for jet in np.argsort(-probability, kind="stable")[:n]]
 
 
+def signal_of(classes: list[str]) -> str:
+    """The signal class: Hbb, or a weaver model's last class (``H_bb``)."""
+    return SIGNAL if SIGNAL in classes else classes[-1]
+
+
 def _jet_title(table: RelevanceTable, jet: int) -> str:
     spectators = ", ".join(f"{name} {values[jet]:.0f}" for name, values in table.spectators.items())
-    probability = table.prediction[jet, table.classes.index(SIGNAL)]
+    signal = signal_of(table.classes)
+    probability = table.prediction[jet, table.classes.index(signal)]
     return (f"{table.method}: relevance for the {table.classes[table.target[jet]]} logit; file {table.file_index[jet]} "
-            f"entry {table.entry[jet]}\ntrue {table.classes[table.label[jet]]}, p({SIGNAL}) {probability:.3f}, "
+            f"entry {table.entry[jet]}\ntrue {table.classes[table.label[jet]]}, p({signal}) {probability:.3f}, "
             f"{spectators}")
 
 
@@ -128,7 +134,7 @@ def plot_jets(table: RelevanceTable, folder: str | Path, settings: PlotSettings)
         return []
     folder = Path(folder)
     written: list[Path] = []
-    for rank, jet in enumerate(most_confident(table, settings.jets), start=1):
+    for rank, jet in enumerate(most_confident(table, settings.jets, signal_of(table.classes)), start=1):
         stem = folder / f"{SIGNAL.lower()}{rank}"
         written += save_figure(relevance_heatmap(table, jet, settings.coordinates["pt"]),
                                stem.with_name(f"{stem.name}_heatmap"), settings.formats)

@@ -22,7 +22,7 @@ from ...methods import METHODS
 from ...pipeline import SampleExplainer
 from ...pipeline.distributed import dask_client, default_threads
 from ...pipeline.settings import DATA_REFERENCE, RunSettings
-from ...plots.jets import SIGNAL, plot_jets
+from ...plots.jets import plot_jets, signal_of
 from ...plots.summary import plot_summary
 from ...util import atomic_path
 from ..options import add_executor_arguments, add_lrp_arguments, overrides
@@ -36,12 +36,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="attribute", help="config name or a YAML path (default: %(default)s)")
     parser.add_argument("--method", help=f"one of {', '.join(sorted(METHODS))}, or several separated by commas "
                                          f"(default: {defaults['method']})")
-    parser.add_argument("--model", help=f"checkpoint (default: the bundled {defaults['model']})")
+    parser.add_argument("--model", help=f"checkpoint, or with --network weaver's state dict (*_best_epoch_state.pt) "
+                                        f"(default: the bundled {defaults['model']})")
+    parser.add_argument("--network", metavar="NET.py",
+                        help="a weaver network file (get_model(data_config, **kwargs)), explained with --data-config "
+                             "and --model, its inputs built by weaver from the ntuples")
+    parser.add_argument("--data-config", metavar="DATA.yaml", help="the weaver data config the network was trained "
+                                                                   "with")
+    parser.add_argument("--network-option", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                        help="weaver's network options, passed to get_model (values are Python literals)")
+    parser.add_argument("--constant-groups", metavar="GROUP[,...]",
+                        help="weaver input groups that carry no relevance (default: *_mask and *_vectors)")
     parser.add_argument("--data", nargs="+", help="ROOT files (TTree or RNTuple) or globs (default: the bundled "
                                                   f"{' '.join(defaults['data'])})")
     parser.add_argument("--tree", help="tree in the ROOT files (default: that of configs/definitions.yml)")
-    parser.add_argument("--target", choices=CMS_HBB.target_choices(),
-                        help=f"class to explain, or each jet's predicted class (default: {defaults['target']})")
+    parser.add_argument("--target", help=f"class to explain ({', '.join(CMS_HBB.target_choices()[:-1])}, or a weaver "
+                                         "model's classes), or predicted: each jet's predicted class "
+                                         f"(default: {defaults['target']})")
     add_lrp_arguments(parser)
     parser.add_argument("--reference", choices=[*REFERENCES, DATA_REFERENCE],
                         help="point relevance is measured from: auto (the input BatchNorm's running mean: the "
@@ -98,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         if result.summary is not None:
             plots = settings.plots
             figures += plot_summary(result.summary, folder, plots.formats, plots.top_features)
-            figures += plot_jets(sample.most_confident(result, plots.jets, SIGNAL), folder, plots)
+            figures += plot_jets(sample.most_confident(result, plots.jets, signal_of(sample.classes)), folder, plots)
         written = [f for f in result.files if f.status in ("written", "partial")]
         skipped = len([f for f in result.files if f.status == "skipped"])
         rate = f" ({result.jets_explained / result.seconds:.3g} jets/s)" if result.seconds > 0 and written else ""
