@@ -5,7 +5,8 @@ size, figures) in a fresh process on toy jets spread over several files, and rea
 the run's own report (``--report``): the explain phase in jets/s, with the peak
 resident memory of that process. The LRP pass alone is timed in this process on jets
 already in memory, at the same batch size. Then the same command runs with
-``--workers N`` (a local Dask cluster) on the same files, against the in-process run.
+``--workers N`` (a local Dask cluster) on the same files, against the in-process run,
+and on high-multiplicity jets at several edge budgets (``--max-edges``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from ..data import RootJetReader, write_toy_root
 from ..data.graphs import jet_batch
 from ..methods import METHODS
 from ..models import load_model
-from ..pipeline.distributed import default_threads
+from ..pipeline.executors import default_threads
 from .tables import markdown_table
 from .timing import best_times
 
@@ -61,13 +62,27 @@ def toy_files(folder: Path, n_files: int, jets_per_file: int, seed: int) -> list
     return paths
 
 
+def big_jet_file(folder: Path, config: Mapping[str, Any]) -> Path:
+    """Toy jets of ``config["tracks"]`` tracks each (uniform), written once: the edge budget's test case."""
+    low, high = (int(value) for value in config["tracks"])
+    path = folder / f"big_{config['jets']}_{low}_{high}_{config['seed']}.root"
+    if not path.exists():
+        toy = load_config("toy_data")
+        tracks = dict(toy["tracks"], count_min=low, count_max=high, count_mean={"hbb": (low + high) / 2,
+                                                                                 "qcd": (low + high) / 2},
+                      count_sd=float(high - low))
+        write_toy_root(path, int(config["jets"]), seed=int(config["seed"]), config=dict(toy, tracks=tracks))
+    return path
+
+
 def lrp_pass(paths: Sequence[Path], method: str, batch_size: int, batches: int) -> float:
     """Jets per second of the LRP pass alone, on batches already built and in memory."""
     model = load_model(bundled(load_config("attribute")["model"]))
     chunk = next(RootJetReader(paths[0], step_size=batch_size * batches).chunks(0))
     starts = [0, *torch.cumsum(torch.as_tensor(chunk.tracks_per_jet), 0).tolist()]
+    full = min(batches, len(chunk.tracks_per_jet) // batch_size)  # chunks are cut equal, a little under the step
     built = [jet_batch(chunk.x[starts[k]:starts[k + batch_size]], chunk.tracks_per_jet[k:k + batch_size])
-             for k in range(0, batch_size * batches, batch_size)]
+             for k in range(0, batch_size * full, batch_size)]
     explainer = METHODS[method](model)
     (seconds,) = best_times([lambda: [explainer.explain(batch, 1) for batch in built]], 3)
     return batch_size * len(built) / seconds
@@ -109,6 +124,14 @@ def scale(config: Mapping[str, Any], sizes: Sequence[int] | None = None) -> str:
         scaling.append((workers, measured))
         print(f"{'in-process' if not workers else f'{workers} worker(s)'}: {measured.rate:.0f} jets/s", flush=True)
 
+    big = big_jet_file(Path(config["data_dir"]), config["big_jets"])
+    budgets = []
+    for budget in config["big_jets"]["max_edges"]:
+        measured = attribute(config["method"], [big], ["--max-edges", "none" if budget is None else str(budget)])
+        budgets.append((budget, measured))
+        print(f"big jets, --max-edges {budget}: {measured.rate:.1f} jets/s, peak RSS {measured.peak_rss_mb:.0f} MB",
+              flush=True)
+
     smallest = rows[0][2].peak_rss_mb
     sizes_table = markdown_table([
         {"jets": size, "files": files, "explain phase (jets/s)": measured.rate,
@@ -121,7 +144,17 @@ def scale(config: Mapping[str, Any], sizes: Sequence[int] | None = None) -> str:
          "explain phase (jets/s)": round(measured.rate), "speed-up": measured.rate / in_process,
          "jets per hour": 3600 * measured.rate, "wall time (s)": round(measured.wall_seconds)}
         for workers, measured in scaling])
+    default_budget = load_config("attribute")["max_edges"]
+    budget_table = markdown_table([
+        {"--max-edges": "none" if budget is None else f"{budget}{' (default)' if budget == default_budget else ''}",
+         "explain phase (jets/s)": round(measured.rate, 1), "peak RSS (MB)": round(measured.peak_rss_mb),
+         "wall time (s)": round(measured.wall_seconds)}
+        for budget, measured in budgets])
+    low, high = config["big_jets"]["tracks"]
     return (f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch size {batch_size}; "
             f"LRP pass alone on jets in memory: {alone:.0f} jets/s\n\n{sizes_table}\n\n"
-            f"the same command on {len(workers_files) * per_file} jets in {len(workers_files)} files:\n\n"
-            f"{workers_table}")
+            f"peak RSS at {rows[-1][0]} jets / at {rows[0][0]}: {rows[-1][2].peak_rss_mb / smallest:.2f}x\n\n"
+            f"the same command on {len(workers_files) * per_file} jets in {len(workers_files)} files "
+            f"(Dask / in-process: {scaling[-1][1].rate / in_process:.2f}x at {scaling[-1][0]} workers):\n\n"
+            f"{workers_table}\n\n"
+            f"{config['big_jets']['jets']} jets of {low}-{high} tracks (batch size {batch_size}):\n\n{budget_table}")

@@ -283,14 +283,16 @@ class RootJetReader:
 
     def chunk_ranges(self, file_index: int) -> list[tuple[int, int]]:
         """The entry ranges ``[start, stop)`` of one file's chunks: whoever reads the file, in one process or in
-        many, cuts it at the same entries."""
+        many, cuts it at the same entries. As few chunks as the step allows, of equal sizes (as coffea cuts
+        files), so that work units on a cluster take about the same time (no short last chunk)."""
         entries = self._entries[file_index]
         if isinstance(self.step_size, int):
             step = self.step_size
         else:
             with self._open(self.files[file_index]) as tree:
                 step = max(1, int(tree.num_entries_for(self.step_size, self._branches)))
-        return [(start, min(start + step, entries)) for start in range(0, entries, step)]
+        pieces = -(-entries // step)
+        return [(entries * k // pieces, entries * (k + 1) // pieces) for k in range(pieces)]
 
     def chunks(self, file_index: int, entry_start: int = 0, entry_stop: int | None = None) -> Iterator[JetChunk]:
         """The chunks of one input file that lie in ``[entry_start, entry_stop)`` (not counted in the report).

@@ -52,24 +52,27 @@ PRONG_HADRONS = {
 }
 
 
-def make_toy_jets(n_jets: int, seed: int, signal_fraction: float | None = None) -> ak.Array:
+def make_toy_jets(n_jets: int, seed: int, signal_fraction: float | None = None, config: Config | None = None
+                  ) -> ak.Array:
     """``n_jets`` toy jets as one awkward record array: what :func:`write_toy_root` writes.
 
     Fields: ``tracks`` (per jet, a list of records of the 45 track branches), the label
-    branches and the spectators. Deterministic in ``seed``.
+    branches and the spectators. Deterministic in ``seed``. ``config`` replaces
+    ``configs/toy_data.yml`` (for example with more tracks per jet).
     """
-    return ak.concatenate(list(_toy_chunks(n_jets, seed, signal_fraction)))
+    return ak.concatenate(list(_toy_chunks(n_jets, seed, signal_fraction, config)))
 
 
-def write_toy_root(path: str | os.PathLike, n_jets: int, seed: int, signal_fraction: float | None = None) -> Path:
+def write_toy_root(path: str | os.PathLike, n_jets: int, seed: int, signal_fraction: float | None = None,
+                   config: Config | None = None) -> Path:
     """Write ``n_jets`` toy jets to a ROOT file at ``path``, chunk by chunk; return the path.
 
-    ``signal_fraction`` is the H->bb share (default from ``configs/toy_data.yml``).
+    ``signal_fraction`` is the H->bb share (default from ``config``, by default ``configs/toy_data.yml``).
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"no such folder: {path.parent}: create it or write elsewhere")
-    chunks = _toy_chunks(n_jets, seed, signal_fraction)
+    chunks = _toy_chunks(n_jets, seed, signal_fraction, config)
     with uproot.recreate(path) as file:
         tree = None
         for chunk in chunks:
@@ -85,12 +88,13 @@ def write_toy_root(path: str | os.PathLike, n_jets: int, seed: int, signal_fract
     return path
 
 
-def _toy_chunks(n_jets: int, seed: int, signal_fraction: float | None) -> Iterator[ak.Array]:
+def _toy_chunks(n_jets: int, seed: int, signal_fraction: float | None, config: Config | None
+                ) -> Iterator[ak.Array]:
     """The toy jets in chunks of ``chunk_size``, all drawn from one generator seeded with ``seed``.
 
     The arguments are checked here, before any file is touched.
     """
-    config = load_config("toy_data")
+    config = load_config("toy_data") if config is None else config
     if signal_fraction is None:
         signal_fraction = config["signal_fraction"]
     if not isinstance(n_jets, (int, np.integer)) or n_jets < 1:

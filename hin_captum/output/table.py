@@ -130,8 +130,9 @@ class RelevanceTable:
         )
 
     @classmethod
-    def empty(cls, method: str, schema: JetSchema, edges: bool = False, absorbed: bool = False) -> "RelevanceTable":
-        """A table of no jets, with edge and absorbed columns if the method gives them."""
+    def empty(cls, method: str, schema: JetSchema, edges: bool = False, absorbed: bool = False,
+              edge_names: Sequence[str] | None = None) -> "RelevanceTable":
+        """A table of no jets, with edge (and named edge) and absorbed columns if the method gives them."""
         features = schema.columns
         zeros, nothing = np.zeros(0, dtype=np.int64), np.zeros(0, np.float32)
         return cls(method=method, features=features, classes=list(schema.classes),
@@ -140,7 +141,8 @@ class RelevanceTable:
                    target=zeros, label=zeros, file_index=zeros, entry=zeros, spectators={}, edges_per_jet=zeros,
                    absorbed=nothing if absorbed else None, edge_src=zeros if edges else None,
                    edge_dst=zeros if edges else None, edge_relevance=nothing if edges else None,
-                   edge_score=nothing if edges else None)
+                   edge_score=nothing if edges else None,
+                   edge_parts={name: nothing for name in edge_names} if edges and edge_names else None)
 
     def select(self, jets: Sequence[int]) -> "RelevanceTable":
         """The table of the given jets only, in the given order."""

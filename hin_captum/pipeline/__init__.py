@@ -1,8 +1,11 @@
-"""Explain a whole sample: ROOT files streamed chunk by chunk into friend files and a global summary, in this
-process or on a Dask cluster."""
-from .run import (
-    PARTS_FOLDER, SUMMARY_FOLDER, FileResult, MethodRun, RunSettings, SampleExplainer, Tally, accumulate, output_names,
-)
+"""Explain a whole sample: ROOT files streamed chunk by chunk into friend files and a global summary, the work units
+run in this process or on a Dask cluster by the same path."""
+from .executors import InProcess, OnDask, dask_client, default_threads
+from .run import explain_sample, run_sample
+from .sample import SUMMARY_FOLDER, Sample, output_names
+from .settings import RunSettings
+from .units import FileResult, FileStatus, MethodRun, Tally, UnitResult, UnreadableEntries, WorkUnit, accumulate
 
-__all__ = ["PARTS_FOLDER", "SUMMARY_FOLDER", "FileResult", "MethodRun", "RunSettings", "SampleExplainer", "Tally",
-           "accumulate", "output_names"]
+__all__ = ["FileResult", "FileStatus", "InProcess", "MethodRun", "OnDask", "RunSettings", "SUMMARY_FOLDER", "Sample",
+           "Tally", "UnitResult", "UnreadableEntries", "WorkUnit", "accumulate", "dask_client", "default_threads",
+           "explain_sample", "output_names", "run_sample"]

@@ -1,4 +1,9 @@
-"""The explain loop: the usable jets of one chunk, batch by batch, into one relevance table."""
+"""The explain loop: the usable jets of one chunk, batch by batch, into one relevance table.
+
+Batches hold at most ``batch_size`` jets and, with ``max_edges``, at most that many
+fully connected edges (``n (n - 1)`` per jet of ``n`` tracks): memory grows with the
+edges, so big jets make smaller batches; a jet above the budget is explained alone.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -19,10 +24,11 @@ def explain_chunk(
     target: int | str,
     device: torch.device,
     schema: JetSchema,
+    max_edges: int | None = None,
 ) -> RelevanceTable | None:
-    """Explain the usable jets of ``chunk`` in batches of ``batch_size`` on ``device`` for ``target`` (a class
-    index or ``predicted``). Batches are built on the device from the chunk's arrays (:func:`jet_batch`).
-    None for a chunk without usable jets."""
+    """Explain the usable jets of ``chunk`` in batches of at most ``batch_size`` jets and ``max_edges`` edges on
+    ``device`` for ``target`` (a class index or ``predicted``). Batches are built on the device from the chunk's
+    arrays (:func:`jet_batch`). None for a chunk without usable jets."""
     if batch_size < 1:
         raise InputError(f"the batch size must be at least 1, got {batch_size}")
     if chunk.num_jets == 0:
@@ -32,9 +38,22 @@ def explain_chunk(
     if not np.array_equal(chunk.track_index, np.arange(len(chunk.x)) - np.repeat(first_track[:-1],
                                                                                   chunk.tracks_per_jet)):
         raise InputError("jets must keep all their tracks in input order (read them without max_tracks)")
-    for start in range(0, chunk.num_jets, batch_size):
-        jets = slice(start, min(start + batch_size, chunk.num_jets))
+    for jets in batches(chunk.tracks_per_jet, batch_size, max_edges):
         batch = jet_batch(chunk.x[first_track[jets.start] : first_track[jets.stop]], chunk.tracks_per_jet[jets], device)
         targets = explainer.logits(batch).argmax(1) if target == PREDICTED else int(target)
         tables.append(RelevanceTable.from_explanation(batch, explainer.explain(batch, targets), chunk, jets, schema))
     return RelevanceTable.concatenate(tables)
+
+
+def batches(tracks_per_jet: np.ndarray, batch_size: int, max_edges: int | None = None) -> list[slice]:
+    """Consecutive jets in batches of at most ``batch_size`` jets and ``max_edges`` edges (a bigger jet alone)."""
+    edges = tracks_per_jet.astype(np.int64) * (tracks_per_jet.astype(np.int64) - 1)
+    out, start = [], 0
+    while start < len(edges):
+        stop = min(start + batch_size, len(edges))
+        if max_edges is not None:
+            within = np.searchsorted(np.cumsum(edges[start:stop]), max_edges, side="right")
+            stop = start + max(1, int(within))
+        out.append(slice(start, stop))
+        start = stop
+    return out

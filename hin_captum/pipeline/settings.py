@@ -58,6 +58,8 @@ class RunSettings:
     """A class index or ``predicted``."""
     tree: str | None
     batch_size: int
+    max_edges: int | None
+    """At most this many edges (``n (n - 1)`` per jet of ``n`` tracks) in a batch; None: no bound."""
     step_size: int | str
     """Entries per chunk (a number) or a size of input per chunk (``"20 MB"``)."""
     max_jets: int | None
@@ -125,6 +127,7 @@ class RunSettings:
             target=schema.target_class(option("target")),
             tree=option("tree"),
             batch_size=_positive("the batch size", option("batch_size")),
+            max_edges=_edge_budget(option("max_edges")),
             step_size=_chunk_size(option("chunk_size")),
             max_jets=None if option("max_jets") is None else _positive("--max-jets", option("max_jets")),
             device=str(torch_device(option("device"))),
@@ -150,10 +153,20 @@ class RunSettings:
         )
 
 
+def _edge_budget(value: Any) -> int | None:
+    """``--max-edges``: a positive number of edges, or none (null in YAML) for no bound."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    try:
+        return _positive("--max-edges", int(value))
+    except (TypeError, ValueError):
+        raise InputError(f"--max-edges must be a positive number of edges or none, got {value!r}") from None
+
+
 KNOWN_OVERRIDES = frozenset({
     "method", "methods", *LRP_OPTIONS, "reference", "target", "model", "data", "tree", "batch_size", "chunk_size",
     "max_jets", "out", "device", "overwrite", "torch_copy", "plot", "pdf", "threads", "seed", "basket_entries",
-    "command", "schema", "network", "data_config", "network_option", "constant_groups",
+    "command", "schema", "network", "data_config", "network_option", "constant_groups", "max_edges",
 })
 
 

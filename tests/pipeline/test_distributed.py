@@ -8,10 +8,9 @@ import uproot
 
 from hin_captum.config import load_config
 from hin_captum.data.schema import CMS_HBB
-from hin_captum.pipeline.distributed import dask_client
+from hin_captum.pipeline import dask_client, explain_sample
 from hin_captum.output import RelevanceSummary
-from hin_captum.pipeline import PARTS_FOLDER, SampleExplainer
-from tests.scripts.test_attribute import NON_FINITE, UNLABELED, write_toy
+from tests.scripts.test_attribute import NON_FINITE, UNLABELED, write_toy, write_with_a_corrupt_basket
 from tests.pipeline.test_run import settings
 
 distributed = pytest.importorskip("dask.distributed")
@@ -36,7 +35,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, inputs):
     out = tmp_path_factory.mktemp("in_process")
-    run = SampleExplainer(settings(inputs, out, threads=1)).run()[0]
+    run = explain_sample(settings(inputs, out, threads=1))[0]
     return out, run
 
 
@@ -66,87 +65,70 @@ def test_a_local_cluster_gives_the_in_process_results(tmp_path, inputs, referenc
     seen = []
 
     with dask_client(workers=2, scheduler=None, threads=1) as client:
-        run = SampleExplainer(settings(inputs, tmp_path, threads=1)).run(
-            lambda method, total: seen.append(total) or seen.append, client)[0]
+        run = explain_sample(settings(inputs, tmp_path, threads=1), client,
+                             lambda method, total: seen.append(total) or seen.append)[0]
 
     assert_same_results(tmp_path, expected_out)
-    assert [f.status for f in run.files] == ["written", "written"]
+    assert [f.status.value for f in run.files] == ["written", "written"]
     assert run.read.jets_kept == expected.read.jets_kept and run.read.dropped == expected.read.dropped
     assert sum(seen[1:]) == seen[0] == 22  # one progress bar over every entry
-    assert not (tmp_path / "lrp" / PARTS_FOLDER).exists()
+    assert sorted(p.name for p in (tmp_path / "lrp").iterdir()) == ["a.root", "b.root", "summary.root"]
 
 
 def test_an_external_scheduler_gives_the_in_process_results(tmp_path, inputs, reference, cluster):
     with dask_client(workers=None, scheduler=cluster.scheduler_address, threads=1) as client:
-        SampleExplainer(settings(inputs, tmp_path, threads=1)).run(client=client)
+        explain_sample(settings(inputs, tmp_path, threads=1), client)
     assert_same_results(tmp_path, reference[0])
 
 
-class Counting:
-    """A client that counts the units it is asked to run."""
+def test_a_worker_killed_mid_run_is_survived_with_the_same_friend_files(tmp_path, inputs, reference):
+    """SIGKILL of a real worker process while it explains: Dask reruns its units, the friend files are the same."""
+    import os
+    import signal
+    import threading
+    import time
 
-    def __init__(self, client):
-        self.client, self.submitted = client, []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.CRITICAL) as local, distributed.Client(local) as client:
+        pids = list(client.run(os.getpid).values())
+        killed = []
 
-    def submit(self, function, *args, **kwargs):
-        self.submitted.append(tuple(args[2:5]))  # (file, first entry, end)
-        return self.client.submit(function, *args, **kwargs)
+        def kill_one_when_busy() -> None:
+            deadline = time.time() + 60
+            while time.time() < deadline and not killed:
+                busy = [address for address, tasks in client.processing().items() if tasks]
+                if busy:
+                    pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                time.sleep(0.05)
 
-    def __getattr__(self, name):  # everything else as the client does it
-        return getattr(self.client, name)
-
-
-def test_a_rerun_redoes_only_the_parts_not_finished(tmp_path, inputs, reference, cluster):
-    sample = SampleExplainer(settings(inputs, tmp_path, threads=1))
-    ranges = sample.reader.chunk_ranges(0)
-    finished = tmp_path / "lrp" / PARTS_FOLDER / "a" / f"{ranges[1][0]}.root"
-    sample.write_part("lrp", 0, *ranges[1], finished)  # as an interrupted run would have left it
-    stamp = finished.stat().st_mtime_ns
-
-    with dask_client(workers=None, scheduler=cluster.scheduler_address, threads=1) as client:
-        counting = Counting(client)
-        SampleExplainer(settings(inputs, tmp_path, threads=1)).run(client=counting)
-
-    all_units = [(0, *r) for r in ranges] + [(1, *r) for r in SampleExplainer(settings(inputs, tmp_path)).reader
-                                             .chunk_ranges(1)]
-    assert sorted(counting.submitted) == sorted(unit for unit in all_units if unit != (0, *ranges[1]))
-    assert stamp and not finished.exists()  # used, then removed with the other parts after the join
-    assert_same_results(tmp_path, reference[0])
-
-
-def write_with_a_corrupt_basket(path):
-    """Toy jets in two baskets; the second basket of track_pt overwritten with garbage."""
-    write_toy(path, 8, seed=53)
-    with uproot.open(path) as file:
-        arrays = file[TREE].arrays()
-    counts = ak.num(arrays["track_pt"])
-    data = {"tracks": ak.zip({name: arrays[name] for name in arrays.fields if arrays[name].ndim == 2}),
-            **{name: ak.to_numpy(arrays[name]) for name in arrays.fields if arrays[name].ndim == 1 and
-               name != "n_tracks"}}
-    with uproot.recreate(path) as file:
-        tree = file.mktree(TREE, {name: value.type if isinstance(value, ak.Array) else value.dtype
-                                  for name, value in data.items()},
-                           counter_name=lambda _: "n_tracks", field_name=lambda _, inner: inner)
-        tree.extend({name: value[:4] for name, value in data.items()})
-        tree.extend({name: value[4:] for name, value in data.items()})
-    with uproot.open(path) as file:
-        branch = file[TREE]["track_pt"]
-        seek, size = int(branch.member("fBasketSeek")[1]), int(branch.member("fBasketBytes")[1])
-    assert len(counts) == 8
-    with open(path, "r+b") as handle:
-        handle.seek(seek + size - 40)
-        handle.write(b"\xff" * 40)
-    return path
+        killer = threading.Thread(target=kill_one_when_busy)
+        killer.start()
+        run = explain_sample(settings(inputs, tmp_path, threads=1, step_size=2), client)[0]
+        killer.join()
+    assert killed and killed[0] in pids
+    assert [f.status.value for f in run.files] == ["written", "written"]
+    for name in ("a.root", "b.root"):  # equal to the in-process run of the same chunks
+        with uproot.open(tmp_path / "lrp" / name) as file:
+            got = file["relevance"].arrays()
+        expected_out = tmp_path / "expected"
+        if not (expected_out / "lrp" / name).exists():
+            explain_sample(settings(inputs, expected_out, threads=1, step_size=2))
+        with uproot.open(expected_out / "lrp" / name) as file:
+            expected = file["relevance"].arrays()
+        np.testing.assert_allclose(ak.flatten(got["rel_sum"]), ak.flatten(expected["rel_sum"]), rtol=1e-5, atol=1e-6)
+        assert got["explained"].tolist() == expected["explained"].tolist()
 
 
-def test_a_unit_that_keeps_failing_leaves_its_file_without_output_and_the_rest_complete(tmp_path, inputs, cluster):
+def test_a_file_that_fails_on_the_cluster_gets_no_friend_file_and_the_rest_complete(tmp_path, inputs, cluster):
     broken = write_with_a_corrupt_basket(tmp_path / "broken.root")
     run_settings = settings([inputs[1], broken], tmp_path / "out", threads=1)
 
     with dask_client(workers=None, scheduler=cluster.scheduler_address, threads=1) as client:
-        run = SampleExplainer(run_settings).run(client=client, retries=1)[0]
+        run = explain_sample(run_settings, client)[0]
 
-    statuses = {f.input.rsplit("/", 1)[-1]: f.status for f in run.files}
-    assert statuses["b.root"] == "written" and statuses["broken.root"].startswith("failed")
-    assert sorted(p.name for p in (tmp_path / "out" / "lrp").glob("*.root")) == ["b.root", "summary.root"]
-    assert (tmp_path / "out" / "lrp" / PARTS_FOLDER / "broken").exists()  # its good part waits for a rerun
+    statuses = {f.input.rsplit("/", 1)[-1]: f for f in run.files}
+    assert statuses["b.root"].status.value == "written" and statuses["broken.root"].status.value == "failed"
+    assert statuses["broken.root"].reason.startswith("entries 4 to 8 could not be read (")
+    assert sorted(p.name for p in (tmp_path / "out" / "lrp").iterdir()) == ["b.root", "summary.root"]

@@ -9,7 +9,7 @@ import uproot
 from torch_geometric.data import Data
 
 import hin_captum
-from hin_captum.pipeline import run as pipeline
+from hin_captum.pipeline import sample as pipeline
 from hin_captum.config import bundled
 from hin_captum.data.schema import CMS_HBB, unique_names
 from hin_captum.data import read_root
@@ -17,7 +17,7 @@ from hin_captum.data.graphs import fully_connected_edge_index
 from hin_captum.util import InputError
 from hin_captum.output import RelevanceSummary
 from hin_captum.output.files import METADATA_KEY
-from hin_captum.pipeline import RunSettings, SampleExplainer, output_names
+from hin_captum.pipeline import RunSettings, explain_sample, output_names
 from tests.scripts.test_attribute import NON_FINITE, UNLABELED, write_toy
 
 MODEL = bundled("pretrained/hin_toy.pt")
@@ -44,9 +44,9 @@ def friend(path):
 
 
 def test_every_input_file_gets_a_friend_file_with_exactly_its_entries(tmp_path, inputs):
-    runs = SampleExplainer(settings(inputs, tmp_path)).run()
+    runs = explain_sample(settings(inputs, tmp_path))
 
-    assert [f.status for f in runs[0].files] == ["written", "written"]
+    assert [f.status.value for f in runs[0].files] == ["written", "written"]
     model = hin_captum.load_model(MODEL)
     for path, expected_entries in zip(inputs, (11, 7)):
         arrays, metadata = friend(tmp_path / "lrp" / f"{path.stem}.root")
@@ -64,8 +64,8 @@ def test_every_input_file_gets_a_friend_file_with_exactly_its_entries(tmp_path, 
 
 
 def test_the_chunk_and_batch_sizes_change_no_number(tmp_path, inputs):
-    SampleExplainer(settings(inputs, tmp_path / "small", step_size=2, batch_size=1)).run()
-    SampleExplainer(settings(inputs, tmp_path / "large", step_size="20 MB", batch_size=64)).run()
+    explain_sample(settings(inputs, tmp_path / "small", step_size=2, batch_size=1))
+    explain_sample(settings(inputs, tmp_path / "large", step_size="20 MB", batch_size=64))
     for name in ("a.root", "b.root"):
         small, _ = friend(tmp_path / "small" / "lrp" / name)
         large, _ = friend(tmp_path / "large" / "lrp" / name)
@@ -80,25 +80,25 @@ def test_the_chunk_and_batch_sizes_change_no_number(tmp_path, inputs):
 
 
 def test_a_rerun_skips_complete_files_and_overwrite_redoes_them(tmp_path, inputs):
-    first = SampleExplainer(settings(inputs, tmp_path)).run()[0]
+    first = explain_sample(settings(inputs, tmp_path))[0]
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "lrp").iterdir()}
 
-    again = SampleExplainer(settings(inputs, tmp_path)).run()[0]
+    again = explain_sample(settings(inputs, tmp_path))[0]
 
-    assert [f.status for f in again.files] == ["skipped", "skipped"]
+    assert [f.status.value for f in again.files] == ["skipped", "skipped"]
     assert {name: stamp for name, stamp in stamps.items() if name != "summary.root"} == {
         p.name: p.stat().st_mtime_ns for p in (tmp_path / "lrp").iterdir() if p.name != "summary.root"}
     assert again.read.jets_kept == first.read.jets_kept and again.read.dropped == first.read.dropped
     for name, histogram in first.summary.histograms.items():
         np.testing.assert_array_equal(histogram.values(), again.summary.histograms[name].values())
-    redone = SampleExplainer(settings(inputs, tmp_path, overwrite=True)).run()[0]
-    assert [f.status for f in redone.files] == ["written", "written"]
+    redone = explain_sample(settings(inputs, tmp_path, overwrite=True))[0]
+    assert [f.status.value for f in redone.files] == ["written", "written"]
 
 
 def test_a_friend_file_of_another_run_is_refused_before_any_work(tmp_path, inputs):
-    SampleExplainer(settings(inputs, tmp_path)).run()
+    explain_sample(settings(inputs, tmp_path))
     with pytest.raises(InputError, match="exists but was not made by this command.*--overwrite"):
-        SampleExplainer(settings(inputs, tmp_path, methods={"lrp": {"epsilon": 0.5}})).run()
+        explain_sample(settings(inputs, tmp_path, methods={"lrp": {"epsilon": 0.5}}))
 
 
 def test_an_interrupted_run_leaves_complete_files_only_and_no_empty_folder(tmp_path, inputs, monkeypatch):
@@ -113,31 +113,31 @@ def test_an_interrupted_run_leaves_complete_files_only_and_no_empty_folder(tmp_p
 
     monkeypatch.setattr(pipeline, "explain_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        SampleExplainer(settings(inputs, tmp_path)).run()
+        explain_sample(settings(inputs, tmp_path))
     assert sorted(p.name for p in (tmp_path / "lrp").iterdir()) == ["a.root"]
 
     calls["n"] = -100
     with pytest.raises(KeyboardInterrupt):
         calls["n"] = 4  # the first chunk of the first file
-        SampleExplainer(settings(inputs, tmp_path / "fresh")).run()
+        explain_sample(settings(inputs, tmp_path / "fresh"))
     assert not (tmp_path / "fresh").exists() or not any((tmp_path / "fresh").rglob("*"))
 
     monkeypatch.setattr(pipeline, "explain_chunk", explain)
-    resumed = SampleExplainer(settings(inputs, tmp_path)).run()[0]
-    assert [f.status for f in resumed.files] == ["skipped", "written"]
+    resumed = explain_sample(settings(inputs, tmp_path))[0]
+    assert [f.status.value for f in resumed.files] == ["skipped", "written"]
 
 
 def test_max_jets_leaves_a_partial_file_and_no_later_ones(tmp_path, inputs):
-    run = SampleExplainer(settings(inputs, tmp_path, max_jets=5)).run()[0]
+    run = explain_sample(settings(inputs, tmp_path, max_jets=5))[0]
 
-    assert [(f.status, f.jets) for f in run.files] == [("partial", 5)]
+    assert [(f.status.value, f.jets) for f in run.files] == [("partial", 5)]
     arrays, metadata = friend(tmp_path / "lrp" / "a.root")
     assert int(np.sum(arrays["explained"])) == 5 and not metadata["complete"]
     assert run.summary.jets == 5 and sorted(p.name for p in (tmp_path / "lrp").iterdir()) == ["a.root", "summary.root"]
 
 
 def test_the_summary_adds_up_to_the_friend_trees(tmp_path, inputs):
-    run = SampleExplainer(settings(inputs, tmp_path, methods={"lrp": {}, "inputxgradient": {}})).run()[0]
+    run = explain_sample(settings(inputs, tmp_path, methods={"lrp": {}, "inputxgradient": {}}))[0]
     summary = RelevanceSummary.read(tmp_path / "lrp" / "summary.root")
 
     totals, magnitudes, jets = np.zeros(len(NAMES)), np.zeros(len(NAMES)), 0
@@ -162,7 +162,7 @@ def test_the_summary_adds_up_to_the_friend_trees(tmp_path, inputs):
 
 
 def test_a_torch_copy_per_file_on_request(tmp_path, inputs):
-    SampleExplainer(settings(inputs, tmp_path, torch_copy=True)).run()
+    explain_sample(settings(inputs, tmp_path, torch_copy=True))
     copy = torch.load(tmp_path / "lrp" / "b.pt", weights_only=True)
     arrays, _ = friend(tmp_path / "lrp" / "b.root")
     np.testing.assert_array_equal(copy["output"].numpy(), arrays["output"].to_numpy())

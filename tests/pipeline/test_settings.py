@@ -27,6 +27,12 @@ def test_the_config_gives_every_default_and_overrides_go_on_top(tmp_path):
     assert RunSettings.load(own).batch_size == 5 and RunSettings.load(own, batch_size=7).batch_size == 7
 
 
+def test_the_edge_budget_is_a_number_or_none():
+    assert RunSettings.load().max_edges == 50_000  # configs/attribute.yml
+    assert RunSettings.load(max_edges="1200").max_edges == 1200  # as the command line gives it
+    assert RunSettings.load(max_edges="none").max_edges is None and RunSettings.load(max_edges="None").max_edges is None
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"method": "lrp,nope"}, "^unknown method 'nope'"),
     ({"method": "ig", "epsilon": 0.1}, "^epsilon only apply to the LRP methods"),
@@ -39,6 +45,8 @@ def test_the_config_gives_every_default_and_overrides_go_on_top(tmp_path):
     ({"target": "higgs"}, "^unknown target 'higgs'"),
     ({"device": "tpu"}, "^unknown device 'tpu'"),
     ({"threads": 0}, "^--threads must be a whole number of at least 1"),
+    ({"max_edges": "lots"}, "^--max-edges must be a positive number of edges or none, got 'lots'"),
+    ({"max_edges": 0}, "^--max-edges must be a positive number of edges or none, got 0"),
     ({"batchsize": 3}, "^unknown run setting"),
 ])
 def test_bad_settings_are_refused_in_one_line_before_any_work(overrides, message):

@@ -55,6 +55,32 @@ def write_toy(path, n_jets, seed, unlabeled=(), non_finite=()):
     return path
 
 
+def write_with_a_corrupt_basket(path, n_jets=8, seed=53):
+    """Toy jets in two baskets (entries [0, n/2) and [n/2, n)); the end of the second basket of track_pt
+    overwritten with garbage, as a bad disk or transfer leaves it."""
+    write_toy(path, n_jets, seed=seed)
+    with uproot.open(path) as file:
+        arrays = file[TREE].arrays()
+    counts = ak.num(arrays["track_pt"])
+    data = {"tracks": ak.zip({name: arrays[name] for name in arrays.fields if arrays[name].ndim == 2}),
+            **{name: ak.to_numpy(arrays[name]) for name in arrays.fields if arrays[name].ndim == 1 and
+               name != "n_tracks"}}
+    with uproot.recreate(path) as file:
+        tree = file.mktree(TREE, {name: value.type if isinstance(value, ak.Array) else value.dtype
+                                  for name, value in data.items()},
+                           counter_name=lambda _: "n_tracks", field_name=lambda _, inner: inner)
+        tree.extend({name: value[:n_jets // 2] for name, value in data.items()})
+        tree.extend({name: value[n_jets // 2:] for name, value in data.items()})
+    with uproot.open(path) as file:
+        branch = file[TREE]["track_pt"]
+        seek, size = int(branch.member("fBasketSeek")[1]), int(branch.member("fBasketBytes")[1])
+    assert len(counts) == n_jets
+    with open(path, "r+b") as handle:
+        handle.seek(seek + size - 40)
+        handle.write(b"\xff" * 40)
+    return path
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     folder = tmp_path_factory.mktemp("attribute")

@@ -19,12 +19,11 @@ from ...config import load_config
 from ...data.schema import CMS_HBB
 from ...lrp import REFERENCES
 from ...methods import METHODS
-from ...pipeline import SampleExplainer
-from ...pipeline.distributed import dask_client, default_threads
+from ...pipeline import FileStatus, Sample, dask_client, default_threads, explain_sample
 from ...pipeline.settings import DATA_REFERENCE, RunSettings
 from ...plots.jets import plot_jets, signal_of
 from ...plots.summary import plot_summary
-from ...util import atomic_path
+from ...util import atomic_path, writing_into
 from ..options import add_executor_arguments, add_lrp_arguments, overrides
 
 NAME = "attribute"
@@ -59,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "average track the model was trained around), zero, or data (the mean track of the "
                              "sample, one more pass over the inputs) (default: auto)")
     parser.add_argument("--batch-size", type=int, help=f"jets per batch (default: {defaults['batch_size']})")
+    parser.add_argument("--max-edges", help="at most this many edges n(n-1) in a batch, so that big jets make "
+                                            f"smaller batches; none: no bound (default: {defaults['max_edges']})")
     parser.add_argument("--chunk-size", help="input read per chunk: entries (10000) or a size (20 MB) "
                                              f"(default: {defaults['chunk_size']})")
     parser.add_argument("--max-jets", type=int,
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         command=shlex.join(sys.argv))
     if threads is not None:
         torch.set_num_threads(threads)
-    sample = SampleExplainer(settings)
+    sample = Sample(settings)
     report = sample.reader.report
     print(f"input: {len(sample.reader.files)} file(s), {sum(report.entries)} entries", flush=True)
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with dask_client(args.workers, args.scheduler, settings.threads) as client:
-            runs = sample.run(progress, client, retries=settings.retries)
+            runs = explain_sample(settings, client, progress, sample)
     finally:
         for bar in bars:
             bar.close()
@@ -108,10 +109,12 @@ def run(args: argparse.Namespace) -> int:
         figures = []
         if result.summary is not None:
             plots = settings.plots
-            figures += plot_summary(result.summary, folder, plots.formats, plots.top_features)
-            figures += plot_jets(sample.most_confident(result, plots.jets, signal_of(sample.classes)), folder, plots)
-        written = [f for f in result.files if f.status in ("written", "partial")]
-        skipped = len([f for f in result.files if f.status == "skipped"])
+            with writing_into(folder):
+                figures += plot_summary(result.summary, folder, plots.formats, plots.top_features)
+                figures += plot_jets(sample.most_confident(result, plots.jets, signal_of(sample.classes)), folder,
+                                     plots)
+        written = [f for f in result.files if f.status in (FileStatus.WRITTEN, FileStatus.PARTIAL)]
+        skipped = len([f for f in result.files if f.status is FileStatus.SKIPPED])
         rate = f" ({result.jets_explained / result.seconds:.3g} jets/s)" if result.seconds > 0 and written else ""
         print(f"{result.method}: explained {result.jets_explained} jets of {len(written)} file(s) in "
               f"{result.seconds:.2f} s{rate}"
@@ -119,13 +122,13 @@ def run(args: argparse.Namespace) -> int:
                  if skipped else "")
               + f"; wrote {folder}/ (friend files, summary.root, {len(figures)} figures)", flush=True)
         for failed in result.failed:
-            print(f"{result.method}: no friend file for {failed.input}: its units kept failing "
-                  f"({failed.status.removeprefix('failed: ')}); rerun to retry them", file=sys.stderr, flush=True)
+            print(f"{result.method}: no friend file for {failed.input}: {failed.reason}; the other files are complete, "
+                  "rerun to retry it", file=sys.stderr, flush=True)
         if result.absorbed == result.absorbed:  # not NaN: LRP
             print(f"{result.method}: biases and epsilon kept {100 * result.absorbed:.1f}% of the explained logits "
                   "(sum |absorbed| / sum |logit| over the jets; per jet in rel_absorbed)", flush=True)
     if args.report is not None:
-        with atomic_path(args.report) as temporary:
+        with writing_into(args.report.parent), atomic_path(args.report) as temporary:
             temporary.write_text(json.dumps({"command": settings.command, "runs": [r.report() for r in runs]},
                                             indent=1, default=str))
     read = runs[0].read
