@@ -1,0 +1,66 @@
+"""hin_captum.prototype on the pretrained toy model: confident prototypes that stay on the real tracks' manifold."""
+import pytest
+import torch
+
+from hin_captum import bundled, load_model
+from hin_captum.data import read_root
+from hin_captum.prototypes import prototype
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return load_model(bundled("pretrained/hin_toy.pt")), read_root(bundled("pretrained/toy_jets.root")).jets
+
+
+@pytest.fixture(scope="module")
+def made(toy):
+    model, jets = toy
+    return prototype(model, jets, target=1, n=12, seed=3)
+
+
+def test_prototypes_start_from_the_least_hbb_like_jets_and_reach_confidence(toy, made):
+    model, jets = toy
+    with torch.no_grad():
+        p_hbb = torch.cat([torch.softmax(model(jet.x, jet.edge_index, torch.zeros(len(jet.x), dtype=torch.long)),
+                                         -1)[:, 1] for jet in jets])
+    assert torch.allclose(made.start_scores.sort().values, p_hbb.sort().values[:12], atol=1e-5)
+    assert (made.scores >= 0.99).float().mean() >= 0.95
+    assert made.jets.num_graphs == 12 and torch.equal(made.jets.edge_index, made.start.edge_index)
+
+
+def test_every_feature_stays_in_the_real_range_and_discrete_ones_on_real_values(toy, made):
+    _, jets = toy
+    real = torch.cat([jet.x for jet in jets]).double()
+    low, high = torch.quantile(real, 0.005, dim=0), torch.quantile(real, 0.995, dim=0)
+    x = made.jets.x.double()
+    assert bool(((x >= low - 1e-5) & (x <= high + 1e-5)).all())
+    for feature in range(real.shape[1]):
+        values = torch.unique(real[:, feature])
+        if len(values) <= 12:  # configs/prototype.yml: discrete_levels
+            assert bool(torch.isin(x[:, feature], values).all()), feature
+    assert int(made.manifold.discrete.sum()) > 0
+
+
+def test_the_same_seed_gives_the_same_prototypes(toy, made):
+    model, jets = toy
+    again = prototype(model, jets, target=1, n=12, seed=3)
+    assert torch.equal(again.jets.x, made.jets.x)
+
+
+def test_torch_settings_and_the_model_come_back_untouched(toy):
+    model, jets = toy
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    prototype(model, jets, n=2, steps=3, refine_steps=1)
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+    assert all(parameter.grad is None for parameter in model.parameters())
+
+
+def test_unknown_options_and_targets_are_refused_in_one_line(toy):
+    from hin_captum import InputError
+
+    model, jets = toy
+    with pytest.raises(InputError, match="^unknown prototype option"):
+        prototype(model, jets, n=2, step=3)
+    with pytest.raises(InputError, match="^target 5 is not a class"):
+        prototype(model, jets, target=5, n=2)
