@@ -50,7 +50,7 @@ class TrackManifold:
             if values is None:
                 continue
             inside = values[(values >= self.low[feature]) & (values <= self.high[feature])]
-            inside = values if len(inside) == 0 else inside.to(x)
+            inside = (values if len(inside) == 0 else inside).to(x)
             nearest = (x[:, feature, None] - inside).abs().argmin(1)
             x[:, feature] = inside[nearest]
         return x

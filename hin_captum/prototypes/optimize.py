@@ -47,10 +47,11 @@ def prototype(model: nn.Module, jets: Data | Batch | list[Data], target: int = 1
     scores lowest for ``target``) and keeps its tracks and graph; ``jets`` define the manifold.
     ``options`` replace those of ``configs/prototype.yml`` (``steps``, ``learning_rate``, ``penalty``, ...).
     """
-    config = {**load_config("prototype"), **options}
-    unknown = sorted(set(options) - set(load_config("prototype")))
+    defaults = load_config("prototype")
+    unknown = sorted(set(options) - set(defaults))
     if unknown:
-        raise InputError(f"unknown prototype option(s) {', '.join(unknown)}: use {', '.join(load_config('prototype'))}")
+        raise InputError(f"unknown prototype option(s) {', '.join(unknown)}: use {', '.join(defaults)}")
+    config = {**defaults, **options}
     data = _batch(jets)
     manifold = TrackManifold.of_tracks(data.x, tuple(config["quantiles"]), int(config["discrete_levels"]))
     with eval_mode(model), torch.no_grad():

@@ -27,9 +27,9 @@ def release_freed_memory() -> bool:
     """Free what unreachable reference cycles hold, then hand the free pages of the heap back to the system
     (glibc's ``malloc_trim``); False where there is no glibc.
 
-    Reading a chunk leaves cycles of uproot objects behind, and they hold native
-    buffers that Python's collector does not weigh: left to its own schedule, the
-    heap in use grew by about 4 KB per jet between collections (208 to 287 MB over
+    A run leaves reference cycles behind (mostly uproot's objects) that hold memory
+    Python's collector does not weigh: left to its own schedule, the heap in use grew
+    by about 4 KB per jet between collections (208 to 287 MB over
     40k jets; flat at 186-191 MB when collected after each chunk). With
     :func:`keep_freed_memory` the heap also keeps what it frees, and free pages end up
     scattered between live blocks. The pipeline calls this after every chunk, so that

@@ -64,3 +64,18 @@ def test_unknown_options_and_targets_are_refused_in_one_line(toy):
         prototype(model, jets, n=2, step=3)
     with pytest.raises(InputError, match="^target 5 is not a class"):
         prototype(model, jets, target=5, n=2)
+
+
+def test_on_the_sanity_model_a_planted_feature_moves_most_in_its_own_units():
+    """From class-0 sanity jets (the label is the sign of mean(a0 + 2 a3)), the largest mean change of a feature,
+    in that feature's units, is in feature 3 or 0; in units of each spread, noise features (spread 1) move about as
+    much, as the README reports."""
+    from hin_captum.data.synthetic import make_sanity_jets
+
+    model = load_model(bundled("pretrained/hin_sanity.pt"))
+    jets = make_sanity_jets(128, seed=7)
+    zero = [jet for jet in jets if int(jet.y) == 0][:10]
+    made = prototype(model, jets, target=1, n=10, seed=0, start=zero)
+    change = (made.jets.x - made.start.x).abs().mean(0)
+    assert int(change.argmax()) in (0, 3)
+    assert set(torch.argsort(change, descending=True)[:2].tolist()) == {0, 3}
