@@ -103,6 +103,7 @@ def _optimise(model: nn.Module, begin: Batch, target: int, manifold: TrackManifo
     steps, refine = int(config["steps"]), int(config["refine_steps"])
     discrete = manifold.discrete.to(origin.device).expand_as(origin)
     snapped: Tensor | None = None
+    tracks = torch.bincount(begin.batch, minlength=begin.num_graphs).clamp_min(1).to(origin)
     with eval_mode(model):
         for step in range(steps + refine):
             if step == steps:  # discrete features onto real values; from here only the continuous ones move
@@ -112,8 +113,7 @@ def _optimise(model: nn.Module, begin: Batch, target: int, manifold: TrackManifo
             if snapped is not None:
                 x = torch.where(discrete, snapped, x)
             log_p = torch.log_softmax(model(x, begin.edge_index, begin.batch), -1)[:, target]
-            distance = torch.zeros_like(log_p).index_add_(0, begin.batch, (shift ** 2).mean(1))
-            distance = distance / torch.bincount(begin.batch, minlength=len(log_p)).clamp_min(1)
+            distance = torch.zeros_like(log_p).index_add_(0, begin.batch, (shift ** 2).mean(1)) / tracks
             loss = (-log_p + float(config["penalty"]) * distance).sum()
             (shift.grad,) = torch.autograd.grad(loss, [shift])  # the model's own gradients stay untouched
             optimiser.step()
