@@ -1,6 +1,7 @@
 """``hin-captum``: one console command for every script, with subcommands.
 
     hin-captum attribute --data "ntuples/*.root" --method lrp
+    hin-captum prototype --n 100 --out prototypes
     hin-captum benchmark --parts composites
     hin-captum plot attribution/lrp/summary.root
     hin-captum train --config train_toy

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,12 +66,14 @@ def relevance_heatmap(table: RelevanceTable, jet: int, pt_feature: str) -> plt.F
     return figure
 
 
-def jet_3d(table: RelevanceTable, jet: int, coordinates: Mapping[str, str], edge_significance: float) -> plt.Figure:
+def jet_3d(table: RelevanceTable, jet: int, coordinates: Mapping[str, str], edge_significance: float,
+           figure: plt.Figure | None = None, position: Any = 111) -> plt.Figure:
     """Tracks at (eta, phi, log10 pt): marker size grows with the norm of the track's R, colour is its summed R.
 
     A track pair's score is the S_edge of both its directed edges; pairs scoring more
     than ``edge_significance`` standard deviations above the mean pair score of the jet
-    are drawn in colour, the others faint.
+    are drawn in colour, the others faint. Drawn on a figure of its own, or at ``position``
+    (a subplot position or grid cell) of ``figure``.
     """
     rows = table.track_slice(jet)
     eta, phi, pt = (table.x[rows, table.features.index(coordinates[key])] for key in ("eta", "phi", "pt"))
@@ -80,8 +83,8 @@ def jet_3d(table: RelevanceTable, jet: int, coordinates: Mapping[str, str], edge
     size = NODE_SIZE[0] + (NODE_SIZE[1] - NODE_SIZE[0]) * size / (size.max() if size.max() > 0 else 1.0)
     total = relevance.sum(1)
 
-    figure = plt.figure(figsize=(8.5, 7.0))
-    axes = figure.add_subplot(projection="3d")
+    figure = plt.figure(figsize=(8.5, 7.0)) if figure is None else figure
+    axes = figure.add_subplot(position, projection="3d")
     points = np.stack([eta, phi, z], axis=1)
     subtitle = f"no edge relevance from {table.method}"
     if table.has_edges:

@@ -12,10 +12,11 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_every_script_is_a_subcommand():
-    assert set(COMMANDS) == {"attribute", "benchmark", "train", "make-toy-data", "plot"}
+    assert set(COMMANDS) == {"attribute", "prototype", "benchmark", "train", "make-toy-data", "plot"}
     assert parse(["attribute", "--max-jets", "3"]).max_jets == 3
     assert parse(["plot", "summary.root"]).summary == Path("summary.root")
-    for script in ("attribute", "benchmark", "train", "make_toy_data"):
+    assert parse(["prototype", "--n", "3"]).n == 3
+    for script in ("attribute", "prototype", "benchmark", "train", "make_toy_data"):
         text = (PROJECT / "scripts" / f"{script}.py").read_text()
         assert f'script("{script.replace("_", "-")}")' in text and len(text.splitlines()) <= 8  # thin wrappers
 

@@ -79,3 +79,50 @@ def test_on_the_sanity_model_a_planted_feature_moves_most_in_its_own_units():
     change = (made.jets.x - made.start.x).abs().mean(0)
     assert int(change.argmax()) in (0, 3)
     assert set(torch.argsort(change, descending=True)[:2].tolist()) == {0, 3}
+
+
+def test_columns_equal_on_every_real_track_stay_equal_in_the_prototypes(made):
+    """track_pt, track_ptrel and track_dlambdadz are read twice: one branch each when written as an ntuple."""
+    from hin_captum.data.schema import CMS_HBB
+
+    x = made.jets.x
+    for name in ("track_pt", "track_ptrel", "track_dlambdadz"):
+        first, second = [k for k, feature in enumerate(CMS_HBB.features) if feature == name]
+        assert torch.equal(x[:, first], x[:, second]), name
+
+
+def test_the_jet_density_is_a_shrunk_gaussian_of_per_jet_means_and_spreads():
+    """JetDensity.energy against the formula in float64: z = (s - mean) / sd per statistic, C the correlation of
+    the real jets' z shrunk halfway to its diagonal, energy = z^T C^+ z / (2 d)."""
+    import numpy as np
+
+    from hin_captum.prototypes.manifold import JetDensity
+
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(400, 3, generator=generator)
+    batch = torch.arange(40).repeat_interleave(10)
+    density = JetDensity.of_jets(x, batch, 40, shrinkage=0.5)
+    per_jet = x.double().numpy().reshape(40, 10, 3)
+    statistics = np.concatenate([per_jet.mean(1), per_jet.std(1)], 1)
+    z = (statistics - statistics.mean(0)) / statistics.std(0, ddof=1)
+    correlation = z.T @ z / 39
+    shrunk = 0.5 * correlation + 0.5 * np.diag(np.diag(correlation))
+    expected = 0.5 * np.einsum("ji,ik,jk->j", z, np.linalg.pinv(shrunk), z) / 6
+    np.testing.assert_allclose(density.energy(x, batch, 40).double().numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_density_weight_pulls_the_prototypes_statistics_towards_the_real_hbb_jets(toy):
+    """With the density term, the prototypes' per-jet statistics end nearer the jets the model calls Hbb."""
+    from torch_geometric.data import Batch
+
+    from hin_captum.prototypes.manifold import JetDensity
+
+    model, jets = toy
+    data = Batch.from_data_list(list(jets))
+    with torch.no_grad():
+        hbb = torch.softmax(model(data.x, data.edge_index, data.batch), -1).argmax(1) == 1
+    reference = Batch.from_data_list([jet for jet, chosen in zip(jets, hbb) if chosen])
+    density = JetDensity.of_jets(reference.x, reference.batch, reference.num_graphs, shrinkage=0.5)
+    energy = [float(density.energy(made.jets.x, made.jets.batch, 6).mean()) for made in
+              (prototype(model, jets, n=6, seed=1, steps=40, refine_steps=10, density=weight) for weight in (0, 3))]
+    assert energy[1] < energy[0]

@@ -2,8 +2,8 @@
 
 Each module has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
 """
-from . import attribute, benchmark, make_toy_data, plot, train
+from . import attribute, benchmark, make_toy_data, plot, prototype, train
 
-COMMANDS = {module.NAME: module for module in (attribute, benchmark, train, make_toy_data, plot)}
+COMMANDS = {module.NAME: module for module in (attribute, prototype, benchmark, train, make_toy_data, plot)}
 
 __all__ = ["COMMANDS"]
