@@ -16,13 +16,14 @@ from .schema import CMS_HBB, JetSchema
 
 
 def write_jets(path: str | Path, jets: Batch, classes: Sequence[int], schema: JetSchema = CMS_HBB,
-               branches: Mapping[str, np.ndarray] | None = None) -> Path:
+               branches: Mapping[str, np.ndarray] | None = None, tree: str | None = None) -> Path:
     """Write ``jets`` (``x`` in the schema's column order, one graph per jet) to ``path`` atomically.
 
     Each repeated feature branch is written once, from its first column. The label branches
     say ``classes[k]`` for jet k: the schema's H->bb branches for that class, else QCD
     (``qcd_sample`` and the last of ``qcd_flavours``). Spectators come from the jets'
-    attributes of the same name; ``branches`` adds per-jet branches of its own.
+    attributes of the same name; ``branches`` adds per-jet branches of its own. ``tree``
+    defaults to the schema's.
     """
     path = Path(path)
     n_jets = jets.num_graphs
@@ -43,9 +44,9 @@ def write_jets(path: str | Path, jets: Batch, classes: Sequence[int], schema: Je
                   for name in schema.spectators}
     columns = {"tracks": tracks, **labels, **spectators, **dict(branches or {})}
     with writing_into(path.parent), atomic_path(path) as temporary, uproot.recreate(temporary) as file:
-        file.mktree(schema.tree, {name: _type(value) for name, value in columns.items()},
+        file.mktree(tree or schema.tree, {name: _type(value) for name, value in columns.items()},
                     counter_name=lambda _: schema.track_counter, field_name=lambda _, inner: inner)
-        file[schema.tree].extend(columns)
+        file[tree or schema.tree].extend(columns)
     return path
 
 

@@ -3,7 +3,7 @@ the attribute pipeline (their friend file and summary) and drawn.
 
 What a run writes into its folder:
 
-* ``prototypes.root``: the prototypes in the input's tree and branches (labelled as the
+* ``prototypes.root``: the prototypes in the input's tree (``--tree``) and branches (labelled as the
   target class; spectators from their starting jets), with ``prototype_score``,
   ``start_score``, ``start_file`` and ``start_entry`` per jet;
 * ``lrp/``: their LRP friend file and summary, by the same run path as ``hin-captum attribute``;
@@ -114,8 +114,10 @@ def make_prototypes(settings: PrototypeSettings) -> PrototypeRun:
                                    "prototype_score": made.scores.cpu().numpy().astype(np.float32),
                                    "start_score": made.start_scores.cpu().numpy().astype(np.float32),
                                    "start_file": made.start.file_index.cpu().numpy().astype(np.int32),
-                                   "start_entry": made.start.entry.cpu().numpy().astype(np.int64)})
-    attribute = RunSettings.load("attribute", model=settings.model, data=[str(root_file)], out=settings.out,
+                                   "start_entry": made.start.entry.cpu().numpy().astype(np.int64)},
+                               tree=settings.tree)
+    attribute = RunSettings.load("attribute", model=settings.model, data=[str(root_file)], tree=settings.tree,
+                                 out=settings.out,
                                  target=schema.target_name(settings.target).lower(), plot=0, device=settings.device,
                                  seed=settings.seed, overwrite=True)
     (run,) = explain_sample(attribute)
@@ -136,7 +138,7 @@ def _draw(settings: PrototypeSettings, made: Prototypes, root_file: Path, friend
     features = feature_labels(settings.schema.features)
     target_name = settings.schema.target_name(settings.target)
     pt_column = settings.schema.features.index(settings.schema.coordinates["pt"])
-    reader = RootJetReader(root_file, schema=settings.schema)
+    reader = RootJetReader(root_file, settings.tree, schema=settings.schema)
     figures: list[Path] = []
     with writing_into(folder):
         for k in tqdm(range(min(settings.plot, settings.n)), desc="figures", unit="prototype", leave=False):

@@ -35,3 +35,10 @@ def test_one_class_per_jet_is_required(jets, tmp_path):
     with pytest.raises(InputError, match="^3 classes for 20 jets"):
         write_jets(tmp_path / "out.root", jets, [1, 1, 1])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_jets_go_into_the_tree_they_came_from(jets, tmp_path):
+    path = write_jets(tmp_path / "out.root", jets, [1] * 20, tree="events")
+    assert len(read_root(path, tree="events").jets) == 20
+    with uproot.open(path) as file:
+        assert file.keys(cycle=False) == ["events"]
