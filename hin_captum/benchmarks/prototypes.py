@@ -46,10 +46,11 @@ def prototypes_benchmark(config: Mapping[str, Any]) -> str:
                                                int(config["confident"]["seed"]), signal_fraction=1.0)).jets
     signal = Batch.from_data_list([jet for jet in real if int(jet.y) == target])
     seeds = [int(seed) for seed in config["auc_seeds"]]
+    signal_statistics = batch_statistics(signal)
 
     def auc(batch: Batch) -> float:
-        first, second = batch_statistics(batch), batch_statistics(signal)
-        return sum(separability_auc(first, second, seed) for seed in seeds) / len(seeds)
+        statistics = batch_statistics(batch)
+        return sum(separability_auc(statistics, signal_statistics, seed) for seed in seeds) / len(seeds)
 
     rows: list[dict[str, Any]] = [{"model": "-", "jets": "real QCD jets",
                                    "AUC vs real Hbb": auc(Batch.from_data_list([j for j in real if int(j.y) != target]))}]
@@ -124,7 +125,8 @@ def _scores_of(model: nn.Module, jets: Sequence[Data], target: int) -> Tensor:
 
 
 def _reach(model: nn.Module, jets: Batch, target: int) -> dict[str, float]:
-    p = _scores_of(model, jets.to_data_list(), target)
+    with eval_mode(model), torch.no_grad():
+        p = torch.softmax(model(jets.x, jets.edge_index, jets.batch), -1)[:, target]
     return {f"reach {CONFIDENT}": float((p >= CONFIDENT).float().mean()), "min p(Hbb)": float(p.min())}
 
 

@@ -10,6 +10,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
+from ..training.metrics import roc_auc
+
 
 def jet_statistics(x: Tensor, batch: Tensor, num_jets: int | None = None) -> Tensor:
     """Per jet, the mean and the standard deviation (population) of every track feature: ``[jets, 2 F]``."""
@@ -23,15 +25,6 @@ def jet_statistics(x: Tensor, batch: Tensor, num_jets: int | None = None) -> Ten
 def batch_statistics(jets: Batch) -> Tensor:
     """:func:`jet_statistics` of a batch of jets."""
     return jet_statistics(jets.x, jets.batch, jets.num_graphs)
-
-
-def roc_auc(scores: Tensor, labels: Tensor) -> float:
-    """The area under the ROC curve: the chance that a random positive scores above a random negative (ties 1/2)."""
-    positive, negative = scores[labels.bool()].double(), scores[~labels.bool()].double()
-    if len(positive) == 0 or len(negative) == 0:
-        raise ValueError("the ROC AUC needs both classes")
-    above = (positive[:, None] > negative[None, :]).double() + 0.5 * (positive[:, None] == negative[None, :]).double()
-    return float(above.mean())
 
 
 def separability_auc(first: Tensor, second: Tensor, seed: int = 0, l2: float = 1.0) -> float:
@@ -62,7 +55,7 @@ def separability_auc(first: Tensor, second: Tensor, seed: int = 0, l2: float = 1
 
     optimiser.step(closure)
     with torch.no_grad():
-        return roc_auc(test @ weights[:-1] + weights[-1], test_labels)
+        return roc_auc(test_labels.numpy(), (test @ weights[:-1] + weights[-1]).numpy())
 
 
 def _halves(n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:

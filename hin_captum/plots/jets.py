@@ -48,20 +48,31 @@ def _jet_title(table: RelevanceTable, jet: int) -> str:
             f"{spectators}")
 
 
+def heatmap_width(tracks: int) -> float:
+    """Width (inches) of a features x tracks heatmap of ``tracks`` columns."""
+    return max(6.0, 0.22 * tracks + 3.0)
+
+
+def track_heatmap(axes: plt.Axes, values: np.ndarray, features: list[str], pt: np.ndarray, pt_label: str,
+                  colour_label: str) -> None:
+    """``values [tracks, F]`` as features (rows) by tracks (columns, by decreasing ``pt``), centred at 0."""
+    order = np.argsort(-pt, kind="stable")
+    shown = values[order].T
+    norm = centred_norm(shown)
+    frame = pd.DataFrame(shown, index=features, columns=[f"{value:.3g}" for value in pt[order]])
+    sns.heatmap(frame, cmap=DIVERGING, vmin=norm.vmin, vmax=norm.vmax, ax=axes, xticklabels=True, yticklabels=True,
+                cbar_kws={"label": colour_label})
+    axes.tick_params(labelsize=7)
+    axes.set_xlabel(f"tracks by decreasing {pt_label} (tick: its value)")
+    axes.set_ylabel("input feature")
+
+
 def relevance_heatmap(table: RelevanceTable, jet: int, pt_feature: str) -> plt.Figure:
     """Relevance of every feature (rows) of every track (columns, by decreasing ``pt_feature``), centred at 0."""
     rows = table.track_slice(jet)
     pt = table.x[rows, table.features.index(pt_feature)]
-    order = np.argsort(-pt, kind="stable")
-    relevance = table.node[rows][order].T
-    norm = centred_norm(relevance)
-    frame = pd.DataFrame(relevance, index=table.features, columns=[f"{value:.3g}" for value in pt[order]])
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.22 * len(order) + 3.0), 10.0))
-    sns.heatmap(frame, cmap=DIVERGING, vmin=norm.vmin, vmax=norm.vmax, ax=axes, xticklabels=True, yticklabels=True,
-                cbar_kws={"label": f"relevance R ({table.method})"})
-    axes.tick_params(labelsize=7)
-    axes.set_xlabel(f"tracks by decreasing {pt_feature} (tick: its value)")
-    axes.set_ylabel("input feature")
+    figure, axes = plt.subplots(figsize=(heatmap_width(len(pt)), 10.0))
+    track_heatmap(axes, table.node[rows], table.features, pt, pt_feature, f"relevance R ({table.method})")
     axes.set_title(_jet_title(table, jet), fontsize=9)
     return figure
 

@@ -5,31 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
-import seaborn as sns
 from matplotlib import pyplot as plt
 
 from ..output.table import RelevanceTable
-from .jets import jet_3d
-from .style import DIVERGING, centred_norm
+from .jets import heatmap_width, jet_3d, track_heatmap
 
 
 def prototype_figure(change: np.ndarray, start_pt: np.ndarray, features: Sequence[str], table: RelevanceTable,
                      jet: int, coordinates: dict[str, str], edge_significance: float, title: str) -> plt.Figure:
     """Left: ``change [tracks, F]`` (prototype minus starting jet, in spreads), features by tracks of decreasing
     starting pT, centred at 0; right: the prototype's relevance in 3D (:func:`~hin_captum.plots.jets.jet_3d`)."""
-    order = np.argsort(-start_pt, kind="stable")
-    values = change[order].T
-    norm = centred_norm(values)
-    figure = plt.figure(figsize=(max(6.0, 0.22 * len(order) + 3.0) + 8.5, 10.0))
-    grid = figure.add_gridspec(1, 2, width_ratios=[max(6.0, 0.22 * len(order) + 3.0), 8.5])
+    width = heatmap_width(len(start_pt))
+    figure = plt.figure(figsize=(width + 8.5, 10.0))
+    grid = figure.add_gridspec(1, 2, width_ratios=[width, 8.5])
     axes = figure.add_subplot(grid[0])
-    frame = pd.DataFrame(values, index=list(features), columns=[f"{value:.3g}" for value in start_pt[order]])
-    sns.heatmap(frame, cmap=DIVERGING, vmin=norm.vmin, vmax=norm.vmax, ax=axes, xticklabels=True, yticklabels=True,
-                cbar_kws={"label": "prototype - starting jet (in spreads of the feature over real tracks)"})
-    axes.tick_params(labelsize=7)
-    axes.set_xlabel(f"tracks by decreasing {coordinates['pt']} of the starting jet (tick: its value)")
-    axes.set_ylabel("input feature")
+    track_heatmap(axes, change, list(features), start_pt, f"{coordinates['pt']} of the starting jet",
+                  "prototype - starting jet (in spreads of the feature over real tracks)")
     axes.set_title("change from the starting jet", fontsize=9)
     jet_3d(table, jet, coordinates, edge_significance, figure=figure, position=grid[1])
     figure.suptitle(title, fontsize=10)
