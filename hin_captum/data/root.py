@@ -252,6 +252,8 @@ class RootJetReader:
 
     def _check_files(self) -> None:
         """Open every input before any jet is read: refuse a bad file at once, and count the entries."""
+        if not self.tree:
+            self.tree = self._only_tree(self.files[0])
         self._entries = []
         for path in self.files:
             with self._open(path) as opened:
@@ -307,17 +309,31 @@ class RootJetReader:
                 arrays = tree.arrays(self._branches, entry_start=start, entry_stop=end)
                 yield self._chunk(arrays, start, file_index)
 
-    @contextmanager
-    def _open(self, path: Path) -> Iterator[Any]:
-        """The tree (a TTree or an RNTuple) of one file, checked to hold every branch the reader needs."""
+    @staticmethod
+    def _trees(path: Path) -> tuple[Any, list[str]]:
+        """The open file and the names of its trees (TTrees and RNTuples)."""
         try:
             file = uproot.open(path)
             classes = file.classnames()
         except (OSError, ValueError, uproot.deserialization.DeserializationError) as error:
             reason = str(error).splitlines()[0]
             raise InputError(f"{path} is not a ROOT file ({reason}): give a ROOT ntuple") from None
+        return file, sorted({key.rsplit(";", 1)[0] for key, kind in classes.items() if kind in TREE_CLASSES})
+
+    def _only_tree(self, path: Path) -> str:
+        """The tree of a file that has one, as weaver takes it when no tree is named."""
+        file, trees = self._trees(path)
         with file:
-            trees = sorted({key.rsplit(";", 1)[0] for key, kind in classes.items() if kind in TREE_CLASSES})
+            if len(trees) != 1:
+                raise InputError(f"{path} has {len(trees)} trees ({', '.join(trees) or 'none'}): name the one to "
+                                 "read with --tree")
+            return trees[0]
+
+    @contextmanager
+    def _open(self, path: Path) -> Iterator[Any]:
+        """The tree (a TTree or an RNTuple) of one file, checked to hold every branch the reader needs."""
+        file, trees = self._trees(path)
+        with file:
             if self.tree not in trees:
                 raise InputError(
                     f"no tree '{self.tree}' in {path} (trees there: {', '.join(trees) or 'none'}): "

@@ -83,10 +83,11 @@ class JetSchema:
         return [name.lower() for name in self.classes] + [PREDICTED]
 
     def target_class(self, name: str) -> int | str:
-        """The class index of a target name (case and underscores aside: ``hbb`` is ``H_bb``), or ``predicted``."""
+        """The class index of a target name, or ``predicted``: case, underscores and weaver's ``label_`` prefix
+        aside, so ``hbb``, ``Hbb`` and ``label_Hbb`` (and ``H_bb``) name one class."""
         choices = self.target_choices()
         folded = [choice.replace("_", "") for choice in choices]
-        key = str(name).lower().replace("_", "")
+        key = str(name).lower().removeprefix("label_").replace("_", "")
         if key not in folded:
             raise InputError(f"unknown target '{name}': use one of {', '.join(choices)}")
         return PREDICTED if key == PREDICTED else folded.index(key)

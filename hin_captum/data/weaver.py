@@ -64,9 +64,7 @@ class WeaverJetReader(RootJetReader):
         from .root import expand_paths
 
         self.files = expand_paths(paths)
-        self.tree = tree or data_config.treename
-        if not self.tree:
-            raise InputError("the data config names no treename: pass --tree")
+        self.tree = tree or data_config.treename  # else the files' only tree, as weaver takes it
         self.max_tracks = None
         self.step_size = step_size
         self._branches = sorted(set(data_config.test_load_branches))
@@ -74,7 +72,9 @@ class WeaverJetReader(RootJetReader):
 
     def _chunk(self, arrays: ak.Array, entry_start: int, file_index: int) -> JetChunk:
         config = self.data_config
-        table = self._preprocess._build_new_variables(arrays, config.test_var_funcs)
+        # packed: a few entries read from the middle of a basket keep the whole basket's content, which weaver's
+        # padding takes as the entries' own
+        table = self._preprocess._build_new_variables(ak.to_packed(arrays), config.test_var_funcs)
         first_variable = config.input_dicts[config.input_names[0]][0]
         counts = ak.to_numpy(ak.num(table[first_variable], axis=1)).astype(np.int64)
         labels = None

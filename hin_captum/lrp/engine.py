@@ -154,9 +154,11 @@ class LRPEngine:
                              f"{', '.join(name for name in modules if name)[:300]}...)")
         self.inner_modules = {name: modules[name] for name in config.relevance_at}
         """The modules whose inputs are explained too (their upstream is cut there)."""
-        self._block_of_weight = {id(block.linear.weight): block for block in self.blocks if block.linear is not None}
-        self._owner_of = {id(parameter): module for module in model.modules()
+        self._block_of_weight = {id(block.linear.weight): (block.linear.weight, block) for block in self.blocks
+                                 if block.linear is not None}
+        self._owner_of = {id(parameter): (parameter, module) for module in model.modules()
                           for parameter in module.parameters(recurse=False)}
+        """Kept with the parameter itself, so a later tensor at a freed parameter's address is never taken for it."""
 
     def rule_of(self, block: AffineBlock, reads_input: bool) -> Rule:
         """The rule of ``block``; an input-only rule (flat, w^2, z^B) on a block that reads no input is refused."""
@@ -169,16 +171,17 @@ class LRPEngine:
     def owner(self, weight: Tensor) -> nn.Module | None:
         """The module whose own parameter ``weight`` is (or is a view of)."""
         for tensor in (weight, getattr(weight, "_base", None)):
-            if tensor is not None and id(tensor) in self._owner_of:
-                return self._owner_of[id(tensor)]
+            parameter, module = self._owner_of.get(id(tensor), (None, None))
+            if tensor is not None and parameter is tensor:
+                return module
         return None
 
     def rule_of_weight(self, weight: Tensor, reads_input: bool) -> tuple[str, Rule]:
         """The name and rule of a linear map used functionally with ``weight``: its block's, else the composite's
         hidden (or input) rule."""
         for tensor in (weight, getattr(weight, "_base", None)):
-            block = None if tensor is None else self._block_of_weight.get(id(tensor))
-            if block is not None:
+            parameter, block = self._block_of_weight.get(id(tensor), (None, None))
+            if tensor is not None and parameter is tensor:
                 return block.name, self.rule_of(block, reads_input)
         owner = self.owner(weight)
         name = next((name for name, module in self.model.named_modules() if module is owner), "<functional linear>")

@@ -96,7 +96,7 @@ class OperationRules(TorchFunctionMode):
         self.model = model
         self._inputs = list(inputs)
         self._watched: dict[int, weakref.ref] = {}
-        self._gates: set[int] = set()
+        self._gates: dict[int, weakref.ref] = {}
         self._exps: dict[int, tuple[weakref.ref, Refusal]] = {}
         self._affine = affine
         self._owner = owner
@@ -134,10 +134,12 @@ class OperationRules(TorchFunctionMode):
         if dependent and isinstance(tensor, Tensor) and tensor.requires_grad:
             self._watch(tensor)
             if gate:
-                self._gates.add(id(tensor))
+                self._gates[id(tensor)] = weakref.ref(tensor)
 
     def is_gate(self, tensor: Tensor) -> bool:
-        return id(tensor) in self._gates and self.dependent(tensor)
+        """Whether ``tensor`` itself (not a later tensor at the same address) is a gate's output."""
+        reference = self._gates.get(id(tensor))
+        return reference is not None and reference() is tensor and self.dependent(tensor)
 
     def watch_like(self, target: Tensor, source: Tensor) -> None:
         """Watch ``target`` if ``source`` is watched: for tensors made where no torch function is seen (the output

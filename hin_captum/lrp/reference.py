@@ -11,6 +11,7 @@ or :func:`track_mean` of some jets may be given instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Union
 from weakref import WeakKeyDictionary
 
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from ..util import InputError
-from .tracing import input_index, laid_out_from
+from .tracing import laid_out_from
 
 Reference = Union[str, float, Tensor]
 """``"auto"``, ``"zero"``, a number, or a tensor broadcastable to the input."""
@@ -32,42 +33,64 @@ def structure(model: nn.Module) -> tuple:
     return tuple((name, type(module)) for name, module in model.named_modules())
 
 
+@dataclass(frozen=True)
+class InputNorm:
+    """The BatchNorm that reads an explained input, and which dimension of that input holds its channels."""
+
+    norm: nn.Module
+    axis: int
+    """The input's dimension that the norm's channels run along (1 for ``[N, C, P]``, -1 for ``[N, F]``), counted
+    from the end, so it holds for any batch size and sequence length: ``-1`` is the last dimension."""
+
+    def mean_like(self, x: Tensor) -> Tensor:
+        """The norm's running mean, shaped to broadcast against ``x``."""
+        mean = self.norm.running_mean.detach().to(device=x.device, dtype=x.dtype)
+        return mean.view(-1, *[1] * (-self.axis - 1))
+
+    def spread(self) -> Tensor:
+        """The norm's running standard deviation, one value per channel."""
+        return (self.norm.running_var.detach() + self.norm.eps).sqrt()
+
+
 class InputNorms:
     """For every explained input, the ``BatchNorm1d`` (or ``2d``) that reads it: directly, a clone or cast of it,
-    or its values padded into a dense batch or permuted (:func:`~hin_captum.lrp.tracing.laid_out_from`).
+    or its values padded, trimmed or permuted (:func:`~hin_captum.lrp.tracing.laid_out_from`), with the input
+    dimension its channels run along.
 
     Found by one forward pass per model and module structure, and kept by this
     object (weakly, by the model's identity): its owner (an engine, a method) makes
-    that pass once.
+    that pass once. The layout is read from the input itself (where the norm's
+    channels come from), not from the tensor the norm happens to see on that pass, so
+    a model that trims its padding on some calls (weaver's ``SequenceTrimmer``) gets
+    the same reference on every call.
     """
 
     def __init__(self) -> None:
-        self._found: "WeakKeyDictionary[nn.Module, tuple[tuple, tuple[tuple[str, bool] | None, ...]]]" = \
+        self._found: "WeakKeyDictionary[nn.Module, tuple[tuple, tuple[tuple[str, int] | None, ...]]]" = \
             WeakKeyDictionary()
 
     def of(self, model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]
-           ) -> list[tuple[nn.Module, bool] | None]:
-        """The norm of each of ``inputs`` for ``run(inputs)``, a call of ``model``, and whether it reads the input's
-        dimension 1 as its features (channels first)."""
+           ) -> list[InputNorm | None]:
+        """The norm of each of ``inputs`` for ``run(inputs)``, a call of ``model``."""
         key = structure(model)
         kept = self._found.get(model)
         if kept is None or kept[0] != key or len(kept[1]) != len(inputs):
             kept = (key, _find_input_norms(model, inputs, run))
             self._found[model] = kept
         modules = dict(model.named_modules())
-        return [None if item is None else (modules[item[0]], item[1]) for item in kept[1]]
+        return [None if item is None else InputNorm(modules[item[0]], item[1]) for item in kept[1]]
 
 
 def _find_input_norms(model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]
-                      ) -> tuple[tuple[str, bool] | None, ...]:
+                      ) -> tuple[tuple[str, int] | None, ...]:
     probes = tuple(x.detach().requires_grad_() for x in inputs)  # with a history, so clones and casts are seen
-    found: list[tuple[str, bool] | None] = [None] * len(inputs)
+    seen: list[tuple[str, Tensor] | None] = [None] * len(inputs)
 
     def record(name: str, module: nn.Module, args: tuple) -> None:
         a = args[0] if args else None
         index = laid_out_from(a, probes)
-        if index is not None and found[index] is None:
-            found[index] = (name, a.dim() > 2 and input_index(a, probes) is not None)
+        if index is not None and seen[index] is None:
+            seen[index] = (name, a)
 
     handles = [module.register_forward_pre_hook(lambda m, args, name=name: record(name, m, args))
                for name, module in model.named_modules() if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d))]
@@ -77,7 +100,29 @@ def _find_input_norms(model: nn.Module, inputs: Sequence[Tensor], run: Callable[
     finally:
         for handle in handles:
             handle.remove()
-    return tuple(found)
+    return tuple(None if item is None else _channel_axis(item[0], item[1], probe)
+                 for item, probe in zip(seen, probes))
+
+
+def _channel_axis(name: str, a: Tensor, x: Tensor) -> tuple[str, int] | None:
+    """Which dimension of the input ``x`` the channels of the norm's input ``a`` (its dimension 1) come from.
+
+    The channel numbers ``1..C`` are sent back from ``a`` to ``x`` (layout changes only move values): the
+    dimension of ``x`` along which they are laid out, wherever they arrive, is the channels' dimension.
+    """
+    channels = a.shape[1]
+    numbers = torch.arange(1, channels + 1, dtype=a.dtype, device=a.device).view(1, -1, *[1] * (a.dim() - 2))
+    (back,) = torch.autograd.grad(a, x, numbers.expand_as(a), allow_unused=True)
+    if back is None:
+        return None
+    arrived = back != 0
+    for axis in range(-1, -x.dim() - 1, -1):
+        if x.shape[axis] != channels:
+            continue
+        expected = torch.arange(1, channels + 1, dtype=back.dtype, device=back.device).view(-1, *[1] * (-axis - 1))
+        if arrived.any() and bool((back == expected.expand_as(back))[arrived].all()):
+            return name, axis
+    return None
 
 
 def resolve_references(
@@ -104,14 +149,11 @@ def resolve_references(
     return tuple(_reference(item, x, norm) for item, x, norm in zip(specs, inputs, found))
 
 
-def _mean_of(found: tuple[nn.Module, bool] | None, x: Tensor) -> Tensor:
-    """The running mean of the input's BatchNorm, shaped to broadcast against ``x`` (``[C, 1, ...]`` when the
-    norm reads ``x``'s dimension 1), or zero without one."""
-    if found is None or found[0].running_mean is None:
+def _mean_of(found: InputNorm | None, x: Tensor) -> Tensor:
+    """The running mean of the input's BatchNorm, shaped to broadcast against ``x``, or zero without one."""
+    if found is None or found.norm.running_mean is None:
         return x.new_zeros(x.shape[-1:])
-    norm, channels_first = found
-    mean = norm.running_mean.detach().to(device=x.device, dtype=x.dtype)
-    return mean.view(-1, *[1] * (x.dim() - 2)) if channels_first else mean
+    return found.mean_like(x)
 
 
 def resolve_reference(spec: Reference, model: nn.Module, data: Data, norms: InputNorms | None = None) -> Tensor:
@@ -125,7 +167,7 @@ def _is_auto(spec: object) -> bool:
     return isinstance(spec, str) and spec.strip().lower() == "auto"
 
 
-def _reference(spec: Reference, x: Tensor, norm: tuple[nn.Module, bool] | None) -> Tensor:
+def _reference(spec: Reference, x: Tensor, norm: InputNorm | None) -> Tensor:
     if isinstance(spec, Tensor):
         reference = spec.detach().to(device=x.device, dtype=x.dtype)
         try:

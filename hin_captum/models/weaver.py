@@ -205,9 +205,9 @@ class GraphTagger(nn.Module):
             norms = InputNorms().of(self.tagger, probe, lambda arrays: self.tagger(*arrays))
             reference = x.new_zeros(x.shape[-1])
             for group, found in zip(self.input_names, norms):
-                if found is None or found[0].running_mean is None or not self.variables[group]:
+                if found is None or found.norm.running_mean is None or not self.variables[group]:
                     continue
-                for name, mean in zip(self.variables[group], found[0].running_mean.detach()):
+                for name, mean in zip(self.variables[group], found.norm.running_mean.detach()):
                     params = self.params[name]
                     raw = mean if params["center"] is None else mean / params["scale"] + params["center"]
                     if name in self.column:
@@ -316,7 +316,7 @@ class InputsTagger(nn.Module):
             norms = InputNorms().of(self.tagger, probe, lambda arrays: self.tagger(*arrays))
             mean, spread, start = parameter.new_zeros(sum(self.widths)), parameter.new_ones(sum(self.widths)), 0
             for width, found in zip(self.widths, norms):
-                norm = None if found is None else found[0]
+                norm = None if found is None else found.norm
                 if norm is not None and norm.running_mean is not None and len(norm.running_mean) == width:
                     mean[start:start + width] = norm.running_mean.detach()
                     spread[start:start + width] = (norm.running_var.detach() + norm.eps).sqrt()
@@ -354,17 +354,17 @@ class InputsTagger(nn.Module):
             return torch.where(valid[:, None], dense[edge_keys.clamp(max=len(dense) - 1)], 0.0)
         if self._knn_block is not None and self._gathers:
             value, index, gradients = self._gathers[0]
-            if not gradients:
-                return None
-            per_gather = (value * gradients[0]).sum(1)  # [jets * length * k]
-            jets_and_points = (int(batch.max()) + 1) * self.length
-            if len(per_gather) % jets_and_points:  # weaver's trimmer cut the padding: positions are not ours
-                return None
-            k = len(per_gather) // jets_and_points
-            centre = torch.arange(len(per_gather), device=per_gather.device) // k  # jet * length + position
-            jets = centre // self.length
-            dense = per_gather.new_zeros(((int(batch.max()) + 1) * self.length * self.length,))
-            dense.index_put_((key(jets, index % self.length, centre % self.length),), per_gather, accumulate=True)
+            if not gradients:  # no relevance came back through the kNN features
+                return torch.zeros(len(src), 1, device=batch.device)
+            per_gather = (value * gradients[0]).sum(1)  # [jets * points * k]
+            jets, k = int(batch.max()) + 1, int(self._knn_block.k)
+            points = len(per_gather) // (jets * k)  # the length weaver's trimmer kept (<= self.length)
+            if points * jets * k != len(per_gather) or points > self.length:
+                raise RuntimeError(f"ParticleNet's first EdgeConv gathered {len(per_gather)} rows, not jets x "
+                                   f"points x k ({jets} x {self.length} or fewer x {k})")
+            centre = torch.arange(len(per_gather), device=per_gather.device) // k  # jet * points + position
+            dense = per_gather.new_zeros((jets * self.length * self.length,))
+            dense.index_put_((key(centre // points, index % points, centre % points),), per_gather, accumulate=True)
             return torch.where(valid, dense[edge_keys.clamp(max=len(dense) - 1)], 0.0)[:, None]
         return None
 
