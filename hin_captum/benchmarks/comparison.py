@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from torch_geometric.data import Batch, Data
 
-from ..util import InputError
+from ..util import InputError, refuse_unknown
 from . import tables
 from .timing import fastest_batch_size, seconds_per_jet
-from ..lrp.reference import resolve_reference
+from ..models.tagger import jet_reference
 from ..methods import METHODS, AttributionMethod, Explanation, takes_option
 from ..metrics import (
     captum_infidelity, captum_sensitivity, conservation_error, faithfulness_curve, feature_importance, feature_share,
@@ -62,9 +62,7 @@ class ComparisonSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ComparisonSettings":
-        unknown = set(config) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise InputError(f"unknown comparison setting(s) {', '.join(sorted(unknown))}")
+        refuse_unknown(config, cls.__dataclass_fields__, "comparison setting")
         values = dict(config)
         if "fractions" in values:
             values["fractions"] = tuple(float(f) for f in values["fractions"])
@@ -198,7 +196,7 @@ def _best_batch_size(method: AttributionMethod, jets: Sequence[Data], sizes: Seq
 
 def _reference_output(model: nn.Module, batch: Batch, reference: str, target: int) -> torch.Tensor:
     """The target logit of each jet with every track at the reference point: ``f(x0)``."""
-    x0 = resolve_reference(reference, model, batch).expand_as(batch.x)
+    x0 = jet_reference(reference, model, batch).expand_as(batch.x)
     with torch.no_grad():
         return model(x0, batch.edge_index, batch.batch)[:, target]
 
@@ -235,7 +233,7 @@ def _conservation(method: AttributionMethod, batch: Batch, explanations: list[Ex
 
 def _relevance_at_reference(method: AttributionMethod, batch: Batch, reference: str, target: int) -> float:
     """``max |R|`` of features set to their reference value, as a share of the largest ``|R|`` of the jets."""
-    x0 = resolve_reference(getattr(method, "reference", reference), method.model, batch).expand_as(batch.x)
+    x0 = jet_reference(reference if method.reference is None else method.reference, method.tagger, batch).expand_as(batch.x)
     at_reference = torch.zeros_like(batch.x, dtype=torch.bool)
     at_reference[:, ::7] = True
     moved = batch.clone()

@@ -23,7 +23,7 @@ from ..config import bundled, load_config
 from ..data import read_root, write_toy_root
 from ..data.schema import CMS_HBB
 from ..metrics.manifold import batch_statistics, separability_auc
-from ..models.modes import eval_mode
+from ..util.modes import eval_mode
 from ..models.specs import load_tagger
 from ..plots.style import feature_labels
 from ..prototypes import TrackManifold, prototype

@@ -3,14 +3,15 @@
 Tables (``scripts/bench_lrp.py``): jets per second of input x gradient and of LRP
 (nodes, and nodes + edges) at each batch size, interleaved and best of several runs,
 with their ratio and LRP's speed-up over the HIN-LRP algorithm (module by module,
-autograd per layer, one jet at a time, float32: :mod:`hin_captum.lrp.layerwise`);
+autograd per layer, one jet at a time, float32: :mod:`hin_captum.benchmarks.layerwise`);
 the two real CMS jets one per call, when ``../shared/reference`` is there; IG and
 GNNExplainer at their best batch sizes; and the error and speed of reduced precision.
 LRP runs as the pipeline runs it: one method object reused for every batch.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from torch_geometric.data import Batch
 from ..config import bundled
 from ..data.sources import load_jets, read_npz_jet
 from ..lrp import PRECISIONS
-from ..lrp.layerwise import layerwise_relevance
+from .layerwise import layerwise_relevance
 from ..methods import METHODS
 from ..models import load_model
 from .tables import markdown_table
@@ -162,3 +163,86 @@ def tagger_costs(config: Mapping[str, Any]) -> str:
                      "AttnLRP / input x gradient": seconds["AttnLRP"] / seconds["input x gradient"],
                      "CP-LRP / input x gradient": seconds["CP-LRP"] / seconds["input x gradient"]})
     return markdown_table(rows)
+
+
+def jetclass_costs(config: Mapping[str, Any], folder: str | Path, workdir: str | Path) -> str:
+    """The JetClass-size rows (``cost.jetclass`` of ``configs/benchmark_taggers.yml``): the JetClass authors'
+    trained ParticleNet and the ParT of their example network (random weights) on Pythia jets in the JetClass
+    schema made in ``workdir``, each method as users call it (``hin_captum.LRP(model)`` on weaver's arrays),
+    interleaved and best of ``repeats``: ms per jet, LRP / input x gradient and the peak memory of one call; and
+    the command's rate (``hin-captum attribute``'s method run: reading, explaining, writing) against a bare input x
+    gradient loop over the same jets in batches of the same size (markdown)."""
+    from ..data.weaver import weaver_arrays
+    from ..generation.jetclass import generate_jetclass
+    from ..lrp import LRP
+    from ..models.weaver import load_weaver
+    from ..pipeline import RunSettings, explain_sample
+
+    settings = config["cost"]["jetclass"]
+    folder, workdir = Path(folder), Path(workdir)
+    jets, repeats = int(settings["jets"]), int(settings["repeats"])
+    data = generate_jetclass(workdir / "jets.root", int(settings["jets_per_class"]), seed=int(settings["seed"]))
+    rows = []
+    for name, spec in settings["models"].items():
+        torch.manual_seed(int(settings["seed"]))  # the ParT's random weights
+        files = {key: folder / spec[key] for key in ("network", "data_config", "state") if spec.get(key)}
+        weaver_model = load_weaver(files["network"], files["data_config"], files.get("state"))
+        model = weaver_model.model
+        arrays = [torch.from_numpy(array) for array in weaver_arrays(data, weaver_model.data_config).values()]
+        batch = [array[:jets] for array in arrays]
+        methods = {"input x gradient": lambda: _input_x_gradient(model, batch)}
+        for label, options in spec["lrp"].items():
+            methods[label] = lambda lrp=LRP(model, **options): lrp.propagate(
+                tuple(batch[:2]), target=1, additional_forward_args=tuple(batch[2:]))
+        seconds = dict(zip(methods, best_times(list(methods.values()), repeats)))
+        for label, taken in seconds.items():
+            rows.append({"model": name, "method": label, "ms per jet": taken / jets * 1e3,
+                         "/ input x gradient": taken / seconds["input x gradient"],
+                         "peak memory (MB)": _peak_memory(methods[label])})
+        loop = best_times([lambda: [_input_x_gradient(model, [a[start:start + jets] for a in arrays])
+                                    for start in range(0, len(arrays[0]), jets)]], 1)[0]
+        options = {"network": str(files["network"]), "data_config": str(files["data_config"]),
+                   "model": str(files.get("state", "")), "data": [str(data)], "out": str(workdir / name),
+                   "plot": 0, "batch_size": jets, "overwrite": True, "method": spec["command"]["method"],
+                   **{key: value for key, value in spec["command"].items() if key != "method"}}
+        if "state" not in files:
+            continue  # the command loads trained weights: the ParT has none here
+        (run,) = explain_sample(RunSettings.load(**options))
+        rate, floor = run.jets_explained / run.seconds, len(arrays[0]) / loop
+        rows.append({"model": name, "method": f"hin-captum attribute --method {spec['command']['method']}",
+                     "ms per jet": 1e3 / rate, "/ input x gradient": floor / rate,
+                     "peak memory (MB)": float("nan")})
+        rows[-1]["command rate / bare loop"] = rate / floor
+    return markdown_table(rows)
+
+
+def _input_x_gradient(model: torch.nn.Module, arrays: list[torch.Tensor]) -> torch.Tensor:
+    """Input x gradient of weaver's second input (the particle features) for the Hbb logit: the floor."""
+    points, features, *rest = arrays
+    x = features.detach().clone().requires_grad_()
+    (gradient,) = torch.autograd.grad(model(points, x, *rest)[:, 1].sum(), x)
+    return x.detach() * gradient
+
+
+def _peak_memory(function: Callable[[], object], interval: float = 0.002) -> float:
+    """The peak resident memory one call of ``function`` adds, in MB, sampled every ``interval`` seconds."""
+    import threading
+
+    import psutil
+
+    process = psutil.Process()
+    before, peak, done = process.memory_info().rss, [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        function()
+    finally:
+        done.set()
+        thread.join()
+    return max(peak[0] - before, 0) / 2**20

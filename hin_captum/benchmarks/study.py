@@ -91,7 +91,7 @@ def run_benchmark(
     ``methods`` restricts the methods part; ``progress(title, total)`` returns a callback
     that hears each finished method. Returns the report.
     """
-    from ..plots import benchmark as plots  # matplotlib only when figures are made
+    from . import figures as plots  # matplotlib only when figures are made
 
     settings = ComparisonSettings.from_config(config.get("metrics", {}))
     target = int(config.get("target", 1))
@@ -226,8 +226,7 @@ def _with_paths(data: Mapping[str, Any]) -> dict[str, Any]:
 def _feature_names(data_spec: Mapping[str, Any], n_features: int) -> list[str]:
     """``feature k`` for data sets without physics (the planted ones marked), else the ntuples' names."""
     if data_spec["data"].get("source") == "weaver":  # a weaver model's inputs, as its data config names them
-        from ..data.weaver import weaver_schema
-        from ..models.weaver import load_data_config
+        from ..data.weaver import load_data_config, weaver_schema
 
         return weaver_schema(load_data_config(bundled(data_spec["data"]["data_config"]))).columns
     if data_spec.get("feature_names") != "numbered":

@@ -98,8 +98,9 @@ def fully_connected_batch_edges(tracks_per_jet: Tensor, ptr: Tensor) -> Tensor:
 
 
 def jet_batch(x: Tensor | np.ndarray, tracks_per_jet: Tensor | np.ndarray, device: torch.device | str = "cpu",
-              **per_jet: Tensor | np.ndarray) -> Batch:
-    """A PyG ``Batch`` of fully connected jets straight from flat track features ``x [tracks, F]``.
+              connected: bool = True, **per_jet: Tensor | np.ndarray) -> Batch:
+    """A PyG ``Batch`` of fully connected jets straight from flat track features ``x [tracks, F]`` (without edges
+    unless ``connected``: for a model that builds its own pairs).
 
     Built on ``device`` from the arrays, so large batches need no ``Data`` object per
     jet; ``per_jet`` arrays (labels, spectators) are attached as they are.
@@ -112,7 +113,7 @@ def jet_batch(x: Tensor | np.ndarray, tracks_per_jet: Tensor | np.ndarray, devic
         raise InputError(f"{features.shape[0]} tracks do not add up to the {int(ptr[-1])} the jets count")
     batch = Batch(
         x=features,
-        edge_index=fully_connected_batch_edges(counts, ptr),
+        edge_index=fully_connected_batch_edges(counts, ptr) if connected else counts.new_zeros((2, 0)),
         batch=torch.repeat_interleave(torch.arange(len(counts), device=device), counts),
         ptr=ptr,
         **{name: torch.as_tensor(values).to(device) for name, values in per_jet.items()},

@@ -36,8 +36,7 @@ def load_jets(config: dict[str, Any]) -> tuple[list[Data], str]:
         return list(jets.jets), jets.report.summary()
     if source == "weaver":  # ntuples read with a weaver data config: the inputs of a weaver model
         from ..config import bundled
-        from ..models.weaver import load_data_config
-        from .weaver import read_weaver_jets
+        from .weaver import load_data_config, read_weaver_jets
 
         jets = read_weaver_jets(config["paths"], load_data_config(bundled(config["data_config"])), config.get("tree"),
                                 config.get("max_jets"))

@@ -11,7 +11,9 @@ without particles, or whose labels are not exactly one class, is not explained.
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -21,9 +23,32 @@ from ..util import InputError
 from .root import NON_FINITE, TOO_FEW_TRACKS, UNLABELED, JetChunk, PathLike, RootJetReader
 from .schema import COORDINATES, JetSchema
 
+INSTALL = 'pip install -e ".[weaver]" (or pip install --no-deps weaver-core==0.5.3 and its numba, vector)'
+
+
+def weaver(module: str) -> Any:
+    """A module of weaver-core, or one line that says how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise InputError(f"this needs weaver-core ({error}): {INSTALL}") from None
+
+
+def load_data_config(path: str | Path) -> Any:
+    """weaver's ``DataConfig`` of a data config YAML, read by weaver itself."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such data config: {path}")
+    config = weaver("weaver.utils.data.config")
+    try:
+        return config.DataConfig.load(str(path), load_observers=True, load_reweight_info=False)
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        raise InputError(f"{path} is not a weaver data config ({type(error).__name__}: {error})") from None
+
+
 COORDINATE_NAMES = {"eta": ("track_etarel", "part_deta", "part_etarel"),
                     "phi": ("track_phirel", "part_dphi", "part_phirel"),
-                    "pt": ("track_pt", "part_pt")}
+                    "pt": ("track_pt", "part_pt", "part_pt_log")}
 """Variable names that place a track, tried in order (the summary's ΔR and pT rank)."""
 
 
@@ -47,8 +72,6 @@ class WeaverJetReader(RootJetReader):
 
     def __init__(self, paths: PathLike | Sequence[PathLike], data_config: Any, tree: str | None = None, *,
                  step_size: int | str = "20 MB") -> None:
-        from ..models.weaver import weaver
-
         self._preprocess = weaver("weaver.utils.data.preprocess")
         self._dataset = weaver("weaver.utils.dataset")
         self.data_config = data_config
@@ -70,17 +93,22 @@ class WeaverJetReader(RootJetReader):
         self._branches = sorted(set(data_config.test_load_branches))
         self._check_files()
 
-    def _chunk(self, arrays: ak.Array, entry_start: int, file_index: int) -> JetChunk:
-        config = self.data_config
+    def built(self, arrays: ak.Array) -> tuple[ak.Array, dict[str, np.ndarray]]:
+        """The branches with the data config's new variables, and weaver's finalised inputs (``_<group>`` arrays,
+        labels, observers), by weaver's own functions."""
         # packed: a few entries read from the middle of a basket keep the whole basket's content, which weaver's
         # padding takes as the entries' own
-        table = self._preprocess._build_new_variables(ak.to_packed(arrays), config.test_var_funcs)
+        table = self._preprocess._build_new_variables(ak.to_packed(arrays), self.data_config.test_var_funcs)
+        return table, self._dataset._finalize_inputs(table, self.data_config)
+
+    def _chunk(self, arrays: ak.Array, entry_start: int, file_index: int) -> JetChunk:
+        config = self.data_config
+        table, output = self.built(arrays)
         first_variable = config.input_dicts[config.input_names[0]][0]
         counts = ak.to_numpy(ak.num(table[first_variable], axis=1)).astype(np.int64)
         labels = None
         if config.label_type == "simple":
             labels = np.stack([ak.to_numpy(table[name]).astype(np.float64) for name in config.label_value], 1)
-        output = self._dataset._finalize_inputs(table, config)
         groups = [output[f"_{group}"] for group in config.input_names]  # [entries, variables, length] each
         dense = np.concatenate(groups, axis=1).transpose(0, 2, 1)  # [entries, length, variables]
         kept = np.minimum(counts, self.length)
@@ -104,6 +132,17 @@ class WeaverJetReader(RootJetReader):
                         if name in output},
             input_tracks=counts,
         )
+
+
+def weaver_arrays(path: PathLike, data_config: Any, tree: str | None = None, entry_stop: int | None = None
+                  ) -> dict[str, np.ndarray]:
+    """A weaver model's input arrays of one file, as weaver's own functions build them (``[entries, variables,
+    length]`` per input group, in the data config's order): what a bare weaver model takes, entry by entry (no
+    selection)."""
+    reader = WeaverJetReader([path], data_config, tree)
+    with reader._open(reader.files[0]) as opened:
+        _, output = reader.built(opened.arrays(reader._branches, entry_stop=entry_stop))
+    return {group: output[f"_{group}"] for group in data_config.input_names}
 
 
 def read_weaver_jets(paths: PathLike | Sequence[PathLike], data_config: Any, tree: str | None = None,

@@ -7,7 +7,7 @@ from .config import PRECISIONS, LRPConfig, Propagator
 from .edges import GatherCapture
 from .engine import ConservationReport, LayerFlow, LRPEngine, Propagation
 from .operations import OperationRules
-from .reference import REFERENCES, InputNorms, Reference, resolve_reference, track_mean
+from .reference import REFERENCES, InputNorms, Reference, track_mean
 from .rules import (
     DEFAULT_EPSILON, RULES, AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, WSquare, ZBox, ZPlus, parse_rule,
 )
@@ -17,5 +17,5 @@ __all__ = [
     "Epsilon", "Flat", "GatherCapture", "Gamma", "InputNorms", "LRP", "LRPConfig", "LRPEngine", "LayerFlow",
     "OperationRules", "PRECISIONS", "Pass", "Propagation", "Propagator", "REFERENCES", "RULES", "Reference", "Rule",
     "UnsupportedModuleError", "WSquare", "ZBox", "ZPlus", "find_affine_blocks", "make_composite", "parse_rule",
-    "resolve_reference", "track_mean",
+    "track_mean",
 ]

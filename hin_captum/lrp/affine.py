@@ -64,8 +64,16 @@ class Affine:
 
     @staticmethod
     def backward(grad: Tensor, weight: Tensor) -> Tensor:
-        """``weight^T grad``: the gradient at the input of :meth:`forward` for ``grad`` at its output."""
-        return grad @ weight if weight.dim() == 2 else grad * weight
+        """``weight^T grad``: the gradient at the input of :meth:`forward` for ``grad`` at its output.
+
+        A convolution's gradient arrives with its channels moved last (a strided view of a channels-first
+        tensor): the product is then taken in the tensor's own layout, with no copy.
+        """
+        if weight.dim() != 2:
+            return grad * weight
+        if grad.dim() > 2 and not grad.is_contiguous() and grad.movedim(-1, 1).is_contiguous():
+            return torch.einsum("nc...,ci->ni...", grad.movedim(-1, 1), weight).movedim(1, -1)
+        return grad @ weight
 
     def raw(self, value: Tensor) -> Tensor:
         """A bound given in the raw input's units, moved to where :attr:`input` is measured from."""

@@ -26,7 +26,7 @@ and ``nn.MultiheadAttention`` are explained as what they compute.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -145,14 +145,15 @@ class AttentionRules:
         self.mark = mark
         self.is_gate = is_gate
 
-    def factors(self, tensors: list[Tensor]) -> list[Tensor]:
-        """The factors of one product, with the uniform rule (AttnLRP) or constant gates (CP-LRP) applied."""
+    def factors(self, tensors: list[Tensor], held: Sequence[int] = ()) -> list[Tensor]:
+        """The factors of one product, with the uniform rule (AttnLRP) or constant gates (CP-LRP) applied; the
+        factors at ``held`` are held constant under either (a message's sigmoid gate)."""
         dependent = [index for index, t in enumerate(tensors) if self.dependent(t)]
         out = list(tensors)
-        if self.attention == "cp":
-            for index in [i for i in dependent if self.is_gate(tensors[i])]:
-                out[index] = tensors[index].detach()
-            dependent = [i for i in dependent if not self.is_gate(tensors[i])]
+        constant = set(held) | ({i for i in dependent if self.is_gate(tensors[i])} if self.attention == "cp" else set())
+        for index in sorted(constant & set(dependent)):
+            out[index] = tensors[index].detach()
+        dependent = [i for i in dependent if i not in constant]
         if len(dependent) > 1:
             for index in dependent:
                 out[index] = DivideGradient.apply(out[index], float(len(dependent)))

@@ -78,10 +78,13 @@ class LRP(GradientAttribution):
         )
 
 
-def selected_outputs(output: Tensor, target: Target, unit: str = "example") -> Tensor:
+def selected_outputs(output: Tensor, target: Target, unit: str = "example", rows: int | None = None) -> Tensor:
     """The explained output of every ``unit`` (example, graph) ``[B]``: ``output[:, target]``, one index per
-    example, or the output itself for a model with one output per example. A target that does not fit is refused
-    in one line."""
+    example, or the output itself for a model with one output per example. A target that does not fit, or an
+    output without the expected ``rows`` (one per graph: a node-level model gives one per node), is refused in one
+    line."""
+    if rows is not None:
+        check_rows(output, rows, unit)
     outputs = output.shape[1:].numel()
     if target is None:
         if outputs != 1:
@@ -96,6 +99,14 @@ def selected_outputs(output: Tensor, target: Target, unit: str = "example") -> T
         raise InputError(f"target {target_text(target)} is out of range: the model gives {outputs} outputs per "
                          f"{unit} (0 to {outputs - 1})")
     return flat.gather(1, index.expand(len(flat))[:, None]).squeeze(1)
+
+
+def check_rows(output: Tensor, rows: int, unit: str = "graph") -> None:
+    """Refuse an output without one row per ``unit`` (a node-level model gives one per node) in one line."""
+    if len(output) != rows:
+        raise InputError(f"the model gives {len(output)} output rows for {rows} {unit}(s): hin_captum.attribute "
+                         f"explains one output per {unit}; explain a node-level model's nodes with PyG's Explainer "
+                         "and hin_captum.pyg.LRPExplainer (model_config task_level='node', index=<node>)")
 
 
 def target_text(target: Target) -> str:

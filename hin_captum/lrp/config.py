@@ -5,8 +5,10 @@ reference point, precision); ``hin_captum.LRP``, the registry's ``lrp*`` methods
 PyG's ``LRPExplainer`` all take its fields as keyword options and build one. A
 :class:`Propagator` pairs a configuration with the engines it made: one per model,
 found again by the model's identity (a weak reference) and rebuilt when the model's
-modules change. Nothing is kept between fronts or process-wide: two fronts never
-share an engine, so each runs the operation guard on its own first pass.
+modules change. Two fronts never share an engine, so each runs the operation guard on
+its own first pass; what they share is the input norm each model's inputs meet
+(:data:`~hin_captum.lrp.reference.INPUT_NORMS`, kept weakly by the model), a property of
+the model that would otherwise cost an extra forward pass per call.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from weakref import WeakKeyDictionary
 import torch
 from torch import Tensor, nn
 
-from ..util import InputError
+from ..util import InputError, refuse_unknown
 from .attention import ATTENTION_RULES
 from .composites import Composite, make_composite
 from .engine import LRPEngine, Propagation
@@ -73,10 +75,7 @@ class LRPConfig:
     @classmethod
     def of(cls, options: Mapping[str, Any], front: str) -> "LRPConfig":
         """The configuration from a front's keyword options; an unknown option is refused in one line."""
-        unknown = sorted(set(options) - set(cls.option_names()))
-        if unknown:
-            raise InputError(f"{front} takes no option(s) {', '.join(unknown)}: LRP options are "
-                             f"{', '.join(cls.option_names())}")
+        refuse_unknown(options, cls.option_names(), f"{front} option")
         return cls(**options)
 
 

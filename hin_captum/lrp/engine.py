@@ -31,13 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from ..util import InputError
-from ..models.modes import eval_mode
+from ..util.modes import eval_mode
 from .canonization import AffineBlock, find_affine_blocks, propagation_biases
 from .composites import Composite
 from .affine import Affine
 from .edges import GatherCapture
 from .operations import OperationRules
-from .reference import InputNorms, Reference, resolve_references
+from .reference import Reference, resolve_references
 from .rules import Rule
 from .tracing import input_index
 
@@ -144,7 +144,6 @@ class LRPEngine:
         """The rule of every block on a pass where it reads no explained input."""
         self.input_rules: dict[AffineBlock, Rule] = composite.assign(self.blocks, reading=self.blocks)
         """The rule of every block on a pass where it reads an explained input."""
-        self.input_norms = InputNorms()
         self.needs_operation_rules: bool | None = None
         """Whether the model's operations need rules (None until the first pass has looked)."""
         modules = dict(model.named_modules())
@@ -204,7 +203,7 @@ class LRPEngine:
         """
         inputs = tuple(x.detach().requires_grad_() for x in inputs)
         with eval_mode(self.model), torch.enable_grad():
-            references = resolve_references(reference, self.model, inputs, run, self.input_norms)
+            references = resolve_references(reference, self.model, inputs, run)
             with ExitStack() as stack:
                 session = stack.enter_context(_Session(self, inputs, references, track_conservation))
                 if self.needs_operation_rules is not False:

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
+from torch_geometric.nn import MessagePassing
 
 from .attention import ATTENTION_RULES, AttentionRules, IdentityRule, NormRule, Refusal
 from .canonization import UnsupportedModuleError
@@ -97,6 +98,8 @@ class OperationRules(TorchFunctionMode):
         self._inputs = list(inputs)
         self._watched: dict[int, weakref.ref] = {}
         self._gates: dict[int, weakref.ref] = {}
+        self._elementwise_gates: dict[int, weakref.ref] = {}
+        """Outputs of elementwise gates (sigmoid, tanh, SiLU ...), apart from softmax probabilities."""
         self._exps: dict[int, tuple[weakref.ref, Refusal]] = {}
         self._affine = affine
         self._owner = owner
@@ -114,6 +117,7 @@ class OperationRules(TorchFunctionMode):
     def __exit__(self, *exc_info) -> None:
         self._watched.clear()
         self._gates.clear()
+        self._elementwise_gates.clear()
         self._exps.clear()
         super().__exit__(*exc_info)
 
@@ -141,6 +145,11 @@ class OperationRules(TorchFunctionMode):
         reference = self._gates.get(id(tensor))
         return reference is not None and reference() is tensor and self.dependent(tensor)
 
+    def _is_elementwise_gate(self, tensor: object) -> bool:
+        """Whether ``tensor`` itself is the output of an elementwise gate (sigmoid, tanh, SiLU ...)."""
+        reference = self._elementwise_gates.get(id(tensor)) if isinstance(tensor, Tensor) else None
+        return reference is not None and reference() is tensor and self.dependent(tensor)
+
     def watch_like(self, target: Tensor, source: Tensor) -> None:
         """Watch ``target`` if ``source`` is watched: for tensors made where no torch function is seen (the output
         of a custom autograd function, such as the LRP engine's rule steps)."""
@@ -157,6 +166,8 @@ class OperationRules(TorchFunctionMode):
         out = self._ruled(name, func, args, kwargs, tainted)
         for value in _tensors((out,)):
             self.mark(value, True, gate=name in GATES or name in SOFTMAX)
+            if name in GATES and isinstance(value, Tensor) and value.requires_grad:
+                self._elementwise_gates[id(value)] = weakref.ref(value)
         if (name in MUTATING or name.endswith("_") and not name.startswith("_")) and args and isinstance(args[0], Tensor):
             self.mark(args[0], True)  # an input-dependent value written into a tensor (a dense batch's padding)
         return out
@@ -224,7 +235,10 @@ class OperationRules(TorchFunctionMode):
                 self.is_gate(t) for t in factors)):
             return func(*args, **kwargs)
         self.applied = True
-        ruled = self.rules.factors(factors)
+        held = [index for index, t in enumerate(factors) if self._is_elementwise_gate(t)]
+        if held and not isinstance(self._running_module(), MessagePassing):
+            held = []  # a gate outside a message keeps AttnLRP's uniform rule (LXT's)
+        ruled = self.rules.factors(factors, held)
         if name == "einsum":
             return func(args[0], *ruled)
         new_args = list(args)

@@ -81,6 +81,12 @@ class InputNorms:
         return [None if item is None else InputNorm(modules[item[0]], item[1]) for item in kept[1]]
 
 
+INPUT_NORMS = InputNorms()
+"""The input norms of every model seen in this process, kept weakly by the model's identity and found again when
+its modules change: the norm a model's input meets is a property of the model, so every front (a method made
+per call by ``hin_captum.attribute``, ``LRP``, IG) finds it once instead of with an extra pass per call."""
+
+
 def _find_input_norms(model: nn.Module, inputs: Sequence[Tensor], run: Callable[[tuple[Tensor, ...]], object]
                       ) -> tuple[tuple[str, int] | None, ...]:
     probes = tuple(x.detach().requires_grad_() for x in inputs)  # with a history, so clones and casts are seen
@@ -134,17 +140,13 @@ def resolve_references(
 ) -> tuple[Tensor, ...]:
     """The reference point of every input, broadcastable to it, from a spec (or one spec per input).
 
-    ``norms`` keeps the input BatchNorms found for ``auto`` (without it, each call looks again). A model that
-    builds its own inputs from the explained ones (:class:`~hin_captum.models.weaver.GraphTagger`) says where
-    ``auto`` is with ``reference_point(x)``.
+    ``norms`` keeps the input BatchNorms found for ``auto`` (by default :data:`INPUT_NORMS`). A tagger that knows
+    its own reference (:meth:`~hin_captum.models.tagger.Tagger.reference_point`) passes it as a tensor instead.
     """
     specs = list(spec) if isinstance(spec, (list, tuple)) else [spec] * len(inputs)
     if len(specs) != len(inputs):
         raise InputError(f"give one reference for all inputs or one per input ({len(inputs)}), got {len(specs)}")
-    own = getattr(model, "reference_point", None)
-    if own is not None and len(inputs) == 1 and _is_auto(specs[0]):
-        return (own(inputs[0]).to(inputs[0]),)
-    found = (norms or InputNorms()).of(model, inputs, run) if any(_is_auto(item) for item in specs) \
+    found = (norms or INPUT_NORMS).of(model, inputs, run) if any(is_auto(item) for item in specs) \
         else [None] * len(inputs)
     return tuple(_reference(item, x, norm) for item, x, norm in zip(specs, inputs, found))
 
@@ -156,14 +158,8 @@ def _mean_of(found: InputNorm | None, x: Tensor) -> Tensor:
     return found.mean_like(x)
 
 
-def resolve_reference(spec: Reference, model: nn.Module, data: Data, norms: InputNorms | None = None) -> Tensor:
-    """The reference point of the node features of a graph model ``model(x, edge_index, batch)``."""
-    batch = getattr(data, "batch", None)
-    (reference,) = resolve_references(spec, model, [data.x], lambda xs: model(xs[0], data.edge_index, batch), norms)
-    return reference
-
-
-def _is_auto(spec: object) -> bool:
+def is_auto(spec: object) -> bool:
+    """Whether a reference spec is ``auto`` (the input BatchNorm's running mean)."""
     return isinstance(spec, str) and spec.strip().lower() == "auto"
 
 

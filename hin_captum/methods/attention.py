@@ -58,12 +58,12 @@ class AttentionMethod(AttributionMethod):
         with torch.no_grad():
             if any(isinstance(m, MessagePassing) and _takes_alpha(m) for m in self.model.modules()):
                 score, edge, logits = self._graph_attention(data)
-            elif hasattr(self.model, "inputs") and hasattr(self.model, "tagger"):
+            elif self.tagger.arrays(data.x, data.batch) is not None:
                 score, logits = self._transformer_attention(data)
                 edge = None
             else:
                 raise InputError(f"method 'attention' reads PyG attention layers (GATConv, GATv2Conv, TransformerConv) "
-                                 f"or weaver's ParT through GraphTagger; {type(self.model).__name__} has neither")
+                                 f"or a weaver transformer (ParT); {type(self.model).__name__} has neither")
         node = (score / data.x.shape[1])[:, None].expand_as(data.x).contiguous()
         return explanation_of(self.name, data, target, logits, node, edge)
 
@@ -78,7 +78,7 @@ class AttentionMethod(AttributionMethod):
         handles = [m.register_message_forward_hook(keep) for m in self.model.modules()
                    if isinstance(m, MessagePassing) and _takes_alpha(m)]
         try:
-            logits = self.model(data.x, data.edge_index, data.batch)
+            logits = self.tagger.logits(data.x, data)
         finally:
             for handle in handles:
                 handle.remove()
@@ -89,8 +89,8 @@ class AttentionMethod(AttributionMethod):
     def _transformer_attention(self, data: Batch) -> tuple[Tensor, Tensor]:
         recorder = _AttentionProbabilities()
         with recorder:
-            logits = self.model(data.x, data.edge_index, data.batch)
-        inputs = self.model.inputs(data.x, data.batch)
+            logits = self.tagger.logits(data.x, data)
+        inputs = self.tagger.arrays(data.x, data.batch)
         particles = inputs[0].shape[-1]
         cls = [p.mean(1)[:, 0, -particles:] for p in recorder.probabilities if p.shape[-2] == 1]
         blocks = [p.mean(1).mean(1) for p in recorder.probabilities if p.shape[-2] == particles]

@@ -12,8 +12,10 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
 from ..lrp.attribution import target_text
-from ..models.modes import eval_mode
-from ..util import InputError
+from ..lrp.reference import Reference
+from ..util.modes import eval_mode
+from ..models.tagger import Tagger, as_tagger
+from ..util import InputError, refuse_unknown
 from .explanation import Explanation, as_batch
 
 METHODS: dict[str, "type[AttributionMethod] | Variant"] = {}
@@ -55,7 +57,8 @@ def register_variant(name: str, method: type["AttributionMethod"], **defaults: A
 
 
 class AttributionMethod(ABC):
-    """Explains a graph classifier ``model(x, edge_index, batch) -> [G, C]`` for a batch of graphs.
+    """Explains a jet tagger (a :class:`~hin_captum.models.tagger.Tagger`, or a graph model
+    ``model(x, edge_index, ...) -> [G, C]``) for a batch of jets.
 
     Options go to the constructor; ``explain`` may then be called on many batches.
     """
@@ -66,11 +69,13 @@ class AttributionMethod(ABC):
     logit's change from the reference (IG), so the conservation scores apply."""
     one_graph_at_a_time: bool = False
     """Whether the method loops over the graphs of a batch (its cost grows with the jets, not the batches)."""
+    reference: Reference | None = None
+    """The point the method measures relevance from, for methods that have one (deletion is measured from it)."""
 
-    def __init__(self, model: nn.Module, **options: Any) -> None:
-        if options:
-            raise InputError(f"method '{self.name}' takes no option(s) {', '.join(sorted(options))}")
-        self.model = model
+    def __init__(self, model: nn.Module | Tagger, **options: Any) -> None:
+        refuse_unknown(options, (), f"method '{self.name}' option")
+        self.tagger = as_tagger(model)
+        self.model = self.tagger.network
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
@@ -100,18 +105,19 @@ class AttributionMethod(ABC):
     def logits(self, data: Batch) -> Tensor:
         """The model's output ``[G, C]`` on ``data``, without gradients."""
         with torch.no_grad():
-            return self.model(data.x, data.edge_index, data.batch)
+            return self.tagger.logits(data.x, data)
 
     @abstractmethod
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
         """Relevance for ``target[g]`` of every graph ``g`` in ``data`` (the model is already in eval mode)."""
 
 
-def single_graphs(data: Batch) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]:
-    """Each graph of ``data`` on its own: ``(nodes, edges, x, edge_index, batch)``.
+def single_graphs(data: Batch) -> Iterator[tuple[Tensor, Tensor, Batch]]:
+    """Each graph of ``data`` on its own: ``(nodes, edges, graph)``.
 
     ``nodes`` and ``edges`` index the graph's rows in ``data``, so per-graph results
-    go back in place; ``edge_index`` is local to the graph and ``batch`` all zeros.
+    go back in place; ``graph`` is a one-graph batch with local ``edge_index``, a
+    ``batch`` of zeros and the graph's rows of every other node and edge field.
     """
     num_nodes = torch.bincount(data.batch, minlength=data.num_graphs)
     first_node = torch.cumsum(num_nodes, 0) - num_nodes
@@ -119,9 +125,14 @@ def single_graphs(data: Batch) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor,
     order = torch.argsort(edge_graph, stable=True)
     edges_per_graph = torch.bincount(edge_graph, minlength=data.num_graphs).tolist()
     node_order = torch.argsort(data.batch, stable=True)
+    fields = [name for name in data.keys() if name not in ("x", "edge_index", "batch", "ptr")
+              and isinstance(data[name], Tensor) and (data.is_node_attr(name) or data.is_edge_attr(name))]
     for graph, (nodes, edges) in enumerate(zip(node_order.split(num_nodes.tolist()), order.split(edges_per_graph))):
-        local = data.edge_index[:, edges] - first_node[graph]
-        yield nodes, edges, data.x[nodes], local, torch.zeros(nodes.numel(), dtype=torch.long, device=data.x.device)
+        one = Batch(x=data.x[nodes], edge_index=data.edge_index[:, edges] - first_node[graph],
+                    batch=torch.zeros(nodes.numel(), dtype=torch.long, device=data.x.device),
+                    **{name: data[name][edges if data.is_edge_attr(name) else nodes] for name in fields})
+        one._num_graphs = 1
+        yield nodes, edges, one
 
 
 def per_graph_target(target: int | Tensor, num_graphs: int, device: torch.device) -> Tensor:

@@ -1,14 +1,14 @@
-"""Captum's gradient attributions on a graph batch: ``x`` is the input, ``(edge_index, batch)`` ride along."""
+"""Captum's gradient attributions on a graph batch: ``x`` is the input, the batch's other fields ride along."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-import torch
 from captum.attr import GradientAttribution
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from ..lrp.attribution import check_rows
 from .base import AttributionMethod
 from .explanation import Explanation, explanation_of
 
@@ -34,20 +34,18 @@ class CaptumMethod(AttributionMethod):
     captum_class: type[GradientAttribution]
     attribute_options: dict[str, Any] = {}
 
-    def make_attribution(self) -> GradientAttribution:
-        return self.captum_class(self.model)
-
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
         node, output = self._attribute(data, target)
         return explanation_of(self.name, data, target, output, node)
 
     def _attribute(self, data: Batch, target: Tensor) -> tuple[Tensor, Tensor]:
         """The Captum attribution of the node features, and the model's output on the way."""
+        def forward(x: Tensor) -> Tensor:
+            logits = self.tagger.logits(x, data)
+            check_rows(logits, data.num_graphs)
+            return logits
+
         with recorded_output(self.model) as outputs:
-            node = self.make_attribution().attribute(
-                data.x.detach().clone().requires_grad_(),
-                target=target,
-                additional_forward_args=(data.edge_index, data.batch),
-                **self.attribute_options,
-            )
+            node = self.captum_class(forward).attribute(
+                data.x.detach().clone().requires_grad_(), target=target, **self.attribute_options)
         return node, outputs[0]

@@ -54,12 +54,12 @@ class CaptumLRPMethod(AttributionMethod):
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
         node = torch.zeros_like(data.x)
         logits = []
-        for index, (nodes, _, x, edge_index, batch) in enumerate(single_graphs(data)):
+        for index, (nodes, _, graph) in enumerate(single_graphs(data)):
             with epsilon_rules_for_captum(self.model), recorded_output(self.model) as outputs:
                 relevance = CaptumLRP(self.model).attribute(
-                    x.detach().clone().requires_grad_(),
+                    graph.x.detach().clone().requires_grad_(),
                     target=int(target[index]),
-                    additional_forward_args=(edge_index, batch),
+                    additional_forward_args=(graph.edge_index, graph.batch),
                 )
             node[nodes] = relevance.detach()
             logits.append(outputs[0])

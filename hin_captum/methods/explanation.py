@@ -8,6 +8,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
+from ..lrp.attribution import check_rows
 from ..lrp.engine import ConservationReport
 from ..util import InputError
 
@@ -59,8 +60,12 @@ def explanation_of(
     edge: Tensor | None = None,
     conservation: ConservationReport | None = None,
     reference: Tensor | None = None,
+    edge_index: Tensor | None = None,
 ) -> Explanation:
-    """An :class:`Explanation` from a method's relevance and the model's logits ``[G, C]`` on ``data``."""
+    """An :class:`Explanation` from a method's relevance and the model's logits ``[G, C]`` on ``data``; ``edge``
+    belongs to the edges of ``data`` or, for a model that builds its own pairs, to ``edge_index``."""
+    edge_index = data.edge_index if edge_index is None else edge_index
+    check_rows(logits, data.num_graphs)
     logits = logits.detach()
     return Explanation(
         method=method,
@@ -69,9 +74,9 @@ def explanation_of(
         prediction=logits.softmax(dim=1),
         target=target,
         batch=data.batch,
-        edge_index=data.edge_index,
+        edge_index=edge_index,
         edge=None if edge is None else edge.detach(),
-        edge_score=None if edge is None else edge_scores(edge.detach(), data.edge_index, data.batch, data.num_graphs),
+        edge_score=None if edge is None else edge_scores(edge.detach(), edge_index, data.batch, data.num_graphs),
         conservation=conservation,
         reference=reference,
     )

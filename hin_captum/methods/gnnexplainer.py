@@ -32,7 +32,7 @@ class GNNExplainerMethod(AttributionMethod):
             raise InputError(f"gnnexplainer needs epochs >= 1, got {epochs}")
         self.seed = seed
         self.explainer = Explainer(
-            model=model,
+            model=self.model,
             algorithm=GNNExplainer(epochs=epochs, lr=lr),
             explanation_type="phenomenon",
             node_mask_type="attributes",
@@ -44,9 +44,10 @@ class GNNExplainerMethod(AttributionMethod):
         node_mask = torch.zeros_like(data.x)
         edge_mask = data.x.new_zeros((data.num_edges, 1))
         with torch.random.fork_rng(devices=[]):
-            for index, (nodes, edges, x, edge_index, batch) in enumerate(single_graphs(data)):
+            for index, (nodes, edges, graph) in enumerate(single_graphs(data)):
                 torch.manual_seed(self.seed)  # per jet, so a jet's masks do not depend on its place in the batch
-                masks = self.explainer(x, edge_index, target=target[index : index + 1], batch=batch)
+                masks = self.explainer(graph.x, graph.edge_index, target=target[index : index + 1],
+                                       **self.tagger.forward_fields(graph))
                 node_mask[nodes] = masks.node_mask
                 edge_mask[edges, 0] = masks.edge_mask
         return explanation_of(self.name, data, target, self.logits(data), node_mask, edge_mask)

@@ -5,7 +5,8 @@ from captum.attr import Saliency
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
-from ..lrp.reference import InputNorms, Reference, resolve_reference
+from ..lrp.reference import Reference
+from ..models.tagger import jet_reference
 from .base import register
 from .captum_attribution import CaptumMethod
 from .explanation import Explanation, explanation_of
@@ -35,9 +36,8 @@ class InputXGradientMethod(CaptumMethod):
     def __init__(self, model: nn.Module, reference: Reference = "auto") -> None:
         super().__init__(model)
         self.reference = reference
-        self.input_norms = InputNorms()  # the input BatchNorm (reference 'auto'), found once per model
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        reference = resolve_reference(self.reference, self.model, data, self.input_norms)
+        reference = jet_reference(self.reference, self.tagger, data)
         gradient, output = self._attribute(data, target)
         return explanation_of(self.name, data, target, output, (data.x - reference) * gradient, reference=reference)

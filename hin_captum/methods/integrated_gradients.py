@@ -6,7 +6,8 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 
 from ..util import InputError
-from ..lrp.reference import InputNorms, Reference, resolve_reference
+from ..lrp.reference import Reference
+from ..models.tagger import jet_reference
 from ..models.stacked import StackedCopies
 from .base import AttributionMethod, register
 from .explanation import Explanation, explanation_of
@@ -37,12 +38,11 @@ class IntegratedGradientsMethod(AttributionMethod):
         if n_steps < 1 or steps_per_pass < 1:
             raise InputError(f"ig needs n_steps >= 1 and steps_per_pass >= 1, got {n_steps} and {steps_per_pass}")
         self.n_steps, self.reference, self.integration = n_steps, reference, integration
-        self.input_norms = InputNorms()  # the input BatchNorm (reference 'auto'), found once per model
         self.steps_per_pass = steps_per_pass
 
     def _explain(self, data: Batch, target: Tensor) -> Explanation:
-        reference = resolve_reference(self.reference, self.model, data, self.input_norms)
-        ig = IntegratedGradients(StackedCopies(self.model, data.edge_index, data.batch, data.num_graphs))
+        reference = jet_reference(self.reference, self.tagger, data)
+        ig = IntegratedGradients(StackedCopies(self.tagger, data))
         node = ig.attribute(
             data.x.detach(),
             baselines=reference.expand_as(data.x).contiguous(),

@@ -21,7 +21,8 @@ from torch_geometric.explain.algorithm import DummyExplainer
 from torch_geometric.explain.metric import fidelity
 
 from ..util import InputError
-from ..lrp.reference import Reference, resolve_reference
+from ..lrp.reference import Reference
+from ..models.tagger import jet_reference
 from ..methods.explanation import Explanation
 from ..models.stacked import StackedCopies
 
@@ -97,12 +98,12 @@ def faithfulness_curve(
     fractions = np.asarray(fractions, dtype=float)
     if len(fractions) < 2 or fractions[0] != 0.0 or np.any(np.diff(fractions) <= 0):
         raise InputError(f"fractions must rise from 0, got {fractions.tolist()}")
-    x0 = resolve_reference(reference, model, data).expand_as(data.x)
+    x0 = jet_reference(reference, model, data).expand_as(data.x)
     masks = torch.stack([top_fraction_mask(explanation, float(f), unit) for f in fractions])
     keep = ~masks if mode == "deletion" else masks
     x = torch.where(keep, data.x[None], x0[None]).reshape(-1, data.x.shape[1])
     with torch.no_grad():
-        logits = StackedCopies(model, data.edge_index, data.batch, data.num_graphs)(x)
+        logits = StackedCopies(model, data)(x)
     logits = logits.reshape(len(fractions), data.num_graphs, -1)
     target = explanation.target[None, :, None].expand(len(fractions), -1, 1)
     logit = logits.gather(2, target)[..., 0].T

@@ -3,28 +3,45 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import Batch
+
+from .tagger import Tagger, as_tagger
 
 
 class StackedCopies(nn.Module):
-    """``model`` on ``k`` stacked copies of one graph batch: ``x [k*N, F] -> logits [k*G, C]``.
+    """A tagger on ``k`` stacked copies of one graph batch: ``x [k*N, F] -> logits [k*G, C]``.
 
     Captum's IntegratedGradients stacks its interpolation steps along dimension 0
     and would repeat ``edge_index`` the same way, which breaks the graphs (PyG's
     ``CaptumExplainer`` therefore forces one step per pass). Here each stacked copy
-    becomes its own set of graphs, with node and graph indices shifted, so all
-    steps of all graphs run in one pass. Deletion curves use it the same way for
-    their masking fractions.
+    becomes its own set of graphs, with node and graph indices shifted and the
+    batch's other node and edge fields (``edge_attr``, ``edge_weight``, ``pos``)
+    repeated, so all steps of all graphs run in one pass. Deletion curves use it the
+    same way for their masking fractions.
     """
 
-    def __init__(self, model: nn.Module, edge_index: Tensor, batch: Tensor, num_graphs: int) -> None:
+    def __init__(self, model: nn.Module | Tagger, data: Batch) -> None:
         super().__init__()
-        self.model = model
-        self.edge_index, self.batch, self.num_graphs = edge_index, batch, num_graphs
+        self.tagger = as_tagger(model)
+        self.network = self.tagger.network  # a submodule, so Captum's hooks and modes reach the model
+        self.data = data
 
     def forward(self, x: Tensor) -> Tensor:
-        num_nodes = self.batch.numel()
-        copies = x.shape[0] // num_nodes
+        data = self.data
+        copies = x.shape[0] // data.num_nodes
         shifts = torch.arange(copies, device=x.device)
-        edge_index = (self.edge_index[:, None, :] + (shifts * num_nodes)[None, :, None]).reshape(2, -1)
-        batch = (self.batch[None, :] + (shifts * self.num_graphs)[:, None]).reshape(-1)
-        return self.model(x, edge_index, batch)
+        fields = {}
+        for name in data.keys():
+            value = data[name]
+            if name in ("x", "edge_index", "batch", "ptr") or not isinstance(value, Tensor):
+                continue
+            if data.is_node_attr(name) or data.is_edge_attr(name):
+                fields[name] = value.repeat(copies, *[1] * (value.dim() - 1))
+        stacked = Batch(
+            x=x,
+            edge_index=(data.edge_index[:, None, :] + (shifts * data.num_nodes)[None, :, None]).reshape(2, -1),
+            batch=(data.batch[None, :] + (shifts * data.num_graphs)[:, None]).reshape(-1),
+            **fields,
+        )
+        stacked._num_graphs = copies * data.num_graphs
+        return self.tagger.logits(x, stacked)

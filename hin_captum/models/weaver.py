@@ -16,33 +16,29 @@ only when a weaver model is asked for, and its absence is one clear line.
 """
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
 from ..data.schema import CMS_HBB, JetSchema
+from ..data.weaver import load_data_config, weaver
+from ..lrp.reference import INPUT_NORMS
 from ..util import InputError
+from .tagger import Tagger
 
-INSTALL = 'pip install -e ".[weaver]" (or pip install --no-deps weaver-core==0.5.3 and its numba, vector)'
 PAIR_EMBEDDING = "mod.pair_embed.embed"
 PAIR_FEATURES = ("lndelta", "lnkt", "lnz", "lnm2")
 """ParT's pair features from the four-vectors, in its order (``pairwise_lv_fts_pp``): ln ΔR, ln kT, ln z, ln m^2."""
 """Where ParT's pair features (from the four-vectors) enter its pair embedding, in the network files' wrapper."""
-
-
-def weaver(module: str) -> Any:
-    """A module of weaver-core, or one line that says how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise InputError(f"this needs weaver-core ({error}): {INSTALL}") from None
 
 
 @dataclass
@@ -65,18 +61,6 @@ class WeaverModel:
     def class_names(self) -> tuple[str, ...]:
         """The classes of the logits: the label branches, ``label_`` dropped (``label_H_bb`` -> ``H_bb``)."""
         return tuple(str(name).removeprefix("label_") for name in self.data_config.label_value)
-
-
-def load_data_config(path: str | Path) -> Any:
-    """weaver's ``DataConfig`` of a data config YAML, read by weaver itself."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such data config: {path}")
-    config = weaver("weaver.utils.data.config")
-    try:
-        return config.DataConfig.load(str(path), load_observers=True, load_reweight_info=False)
-    except (KeyError, ValueError, TypeError, AttributeError) as error:
-        raise InputError(f"{path} is not a weaver data config ({type(error).__name__}: {error})") from None
 
 
 def load_network(path: str | Path) -> Any:
@@ -141,7 +125,7 @@ FOUR_VECTOR = {
 """The new variables the graph interface computes (with these expressions in the data config)."""
 
 
-class GraphTagger(nn.Module):
+class GraphTagger(nn.Module, Tagger):
     """A weaver model on jet graphs: ``forward(x, edge_index, batch) -> logits``, for the comparison harness.
 
     ``x`` holds the schema's track columns; each data-config variable is a column (or a
@@ -175,10 +159,16 @@ class GraphTagger(nn.Module):
         self._reference: Tensor | None = None
         """``auto``'s reference point, found on first use (:meth:`reference_point`)."""
 
-    def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor | None = None) -> Tensor:
-        return self.tagger(*self.inputs(x, batch))
+    uses_edges = False
 
-    def inputs(self, x: Tensor, batch: Tensor | None = None) -> list[Tensor]:
+    @property
+    def network(self) -> nn.Module:
+        return self
+
+    def forward(self, x: Tensor, edge_index: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
+        return self.tagger(*self.arrays(x, batch))
+
+    def arrays(self, x: Tensor, batch: Tensor | None = None) -> list[Tensor]:
         """The model's input arrays (``[jets, variables, length]`` each, in the data config's order) of the jets."""
         batch = x.new_zeros(len(x), dtype=torch.long) if batch is None else batch
         derived = self._four_vector(x.detach())
@@ -199,10 +189,8 @@ class GraphTagger(nn.Module):
         Found by one pass of the tagger on two dummy tracks, and kept.
         """
         if self._reference is None:
-            from ..lrp.reference import InputNorms
-
-            probe = self.inputs(x.detach()[:2], x.new_zeros(min(len(x), 2), dtype=torch.long))
-            norms = InputNorms().of(self.tagger, probe, lambda arrays: self.tagger(*arrays))
+            probe = self.arrays(x.detach()[:2], x.new_zeros(min(len(x), 2), dtype=torch.long))
+            norms = INPUT_NORMS.of(self.tagger, probe, lambda arrays: self.tagger(*arrays))
             reference = x.new_zeros(x.shape[-1])
             for group, found in zip(self.input_names, norms):
                 if found is None or found.norm.running_mean is None or not self.variables[group]:
@@ -229,7 +217,7 @@ class GraphTagger(nn.Module):
 
 
 
-class InputsTagger(nn.Module):
+class InputsTagger(nn.Module, Tagger):
     """A weaver model on the track matrices of :class:`~hin_captum.data.weaver.WeaverJetReader`: the columns of
     ``x`` are the data config's variables (already standardised by weaver), group after group; each group is
     padded back into weaver's ``[jets, variables, length]`` array and the model called on them all.
@@ -237,7 +225,7 @@ class InputsTagger(nn.Module):
     The groups in ``constant`` (by default the masks and the four-vectors: ``*_mask``, ``*_vectors``) carry no
     relevance of their own; ParT's pair features from the four-vectors are explained where they enter its pair
     embedding (:attr:`relevance_at`), ParticleNet's kNN edges at the gather of its first EdgeConv block
-    (:meth:`edge_relevance`).
+    (:meth:`pair_relevance`).
     """
 
     def __init__(self, weaver_model: WeaverModel, constant: Sequence[str] | None = None) -> None:
@@ -256,29 +244,43 @@ class InputsTagger(nn.Module):
             raise InputError(f"no input group {', '.join(sorted(unknown))} in the data config: its groups are "
                              f"{', '.join(self.input_names)}")
         modules = dict(self.tagger.named_modules())
-        self.pair_embedding = next((f"tagger.{name}" for name in ("mod.pair_embed.embed", "pair_embed.embed")
-                                    if name in modules), None)
-        self.relevance_at = (self.pair_embedding,) if self.pair_embedding else ()
+        pair_embedding = next((name for name in ("mod.pair_embed.embed", "pair_embed.embed") if name in modules),
+                              None)
+        self.relevance_at = (f"tagger.{pair_embedding}",) if pair_embedding else ()
         """Where LRP reads more relevance: ParT's pair embedding input (its pair features)."""
-        pair_embed = modules.get("mod.pair_embed") or modules.get("pair_embed")
-        dimension = getattr(pair_embed, "pairwise_lv_dim", 0)
-        self.edge_names = PAIR_FEATURES[:dimension] if self.pair_embedding and dimension <= len(PAIR_FEATURES) \
-            else None
-        """The pair features of :meth:`edge_relevance`'s columns (ParT's ``pairwise_lv_fts``)."""
+        self.pairs_are_inputs = pair_embedding is not None
+        if pair_embedding is not None:
+            dimension = modules[pair_embedding.removesuffix(".embed")].pairwise_lv_dim
+            self.pair_names = PAIR_FEATURES[:dimension] if dimension <= len(PAIR_FEATURES) else None
+            """The pair features of :meth:`pair_relevance`'s columns (ParT's ``pairwise_lv_fts``)."""
         self._knn_block = next((modules[name] for name in ("mod.edge_convs.0", "edge_convs.0") if name in modules),
                                None)
         self._gathers: list[tuple[Tensor, Tensor, list[Tensor]]] = []
         self._capturing = False
         self._statistics: tuple[Tensor, Tensor] | None = None
 
+    uses_edges = False
+
+    @property
+    def network(self) -> nn.Module:
+        return self
+
     def forward(self, x: Tensor, edge_index: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
-        arrays = self.inputs(x, batch)
+        arrays = self.arrays(x, batch)
         if not self._capturing or self._knn_block is None:
             return self.tagger(*arrays)
         with _FirstGather(self._knn_block, self._gathers):
             return self.tagger(*arrays)
 
-    def inputs(self, x: Tensor, batch: Tensor | None = None) -> list[Tensor]:
+    def jet_cost(self, tracks: np.ndarray) -> np.ndarray:
+        """Particle pairs the model builds per jet: ``n^2`` for ParT's pair features, ``n k`` for ParticleNet's
+        kNN edges (``n`` at most the input length), ``n`` for a model of neither."""
+        n = np.minimum(np.asarray(tracks, dtype=np.int64), self.length)
+        if self.pairs_are_inputs:
+            return n * n
+        return n * int(self._knn_block.k) if self._knn_block is not None else n
+
+    def arrays(self, x: Tensor, batch: Tensor | None = None) -> list[Tensor]:
         """weaver's arrays of the jets (``[jets, variables, length]``, in the data config's order)."""
         batch = x.new_zeros(len(x), dtype=torch.long) if batch is None else batch
         arrays, start = [], 0
@@ -297,7 +299,7 @@ class InputsTagger(nn.Module):
         """``auto``'s reference ``[tracks, columns]``: the running mean of the BatchNorm that reads each explained
         group (zero where none does), and the tracks' own values in the constant groups (a mask, the four-vectors),
         which a deletion then leaves as they are."""
-        reference = self.input_statistics()[0].to(x).expand_as(x).clone()
+        reference = self.input_statistics(x.shape[1])[0].to(x).expand_as(x).clone()
         start = 0
         for group, width in zip(self.input_names, self.widths):
             if group in self.constant:
@@ -305,15 +307,13 @@ class InputsTagger(nn.Module):
             start += width
         return reference
 
-    def input_statistics(self) -> tuple[Tensor, Tensor]:
+    def input_statistics(self, n_features: int | None = None) -> tuple[Tensor, Tensor]:
         """Per column of ``x``: the running mean and standard deviation of the BatchNorm that reads its group
         (0 and 1 where none does). Found by one pass of the tagger on two dummy tracks, and kept."""
         if self._statistics is None:
-            from ..lrp.reference import InputNorms
-
             parameter = next(self.tagger.parameters())
-            probe = self.inputs(parameter.new_ones((2, sum(self.widths))), parameter.new_zeros(2, dtype=torch.long))
-            norms = InputNorms().of(self.tagger, probe, lambda arrays: self.tagger(*arrays))
+            probe = self.arrays(parameter.new_ones((2, sum(self.widths))), parameter.new_zeros(2, dtype=torch.long))
+            norms = INPUT_NORMS.of(self.tagger, probe, lambda arrays: self.tagger(*arrays))
             mean, spread, start = parameter.new_zeros(sum(self.widths)), parameter.new_ones(sum(self.widths)), 0
             for width, found in zip(self.widths, norms):
                 norm = None if found is None else found.norm
@@ -324,49 +324,54 @@ class InputsTagger(nn.Module):
             self._statistics = (mean, spread)
         return self._statistics
 
-    def capturing(self) -> "_Capturing":
-        """A context in which the model records what :meth:`edge_relevance` needs (ParticleNet's kNN gather)."""
-        return _Capturing(self)
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        """A block in which the model records what :meth:`pair_relevance` needs (ParticleNet's kNN gather)."""
+        self._gathers.clear()
+        self._capturing = True
+        try:
+            yield
+        finally:
+            self._capturing = False
 
-    def edge_relevance(self, batch: Tensor, edge_index: Tensor, ptr: Tensor, inner: dict | None = None
-                       ) -> Tensor | None:
-        """Relevance through each edge ``(src, dst)`` of ``edge_index`` (the jets' fully connected graphs):
+    def pair_relevance(self, data: Batch, inner: Mapping[str, Any]) -> tuple[Tensor, Tensor] | None:
+        """The model's own particle pairs in the jets of ``data`` (node indices of ``data``, real particles only,
+        jet after jet) and their relevance:
 
-        - ParT: the relevance of each particle pair's features, where they enter the pair embedding, half to
-          each direction ``[E, pair features]`` (a particle's pair with itself is no edge, and not reported);
-        - ParticleNet: the relevance through each kNN edge of its first EdgeConv block, value x gradient at its
-          gather summed over features ``[E, 1]``, zero for pairs that are not nearest neighbours.
+        - ParT: each pair of distinct particles, in both directions, with half the relevance of the pair's features
+          where they enter the pair embedding ``[E, pair features]`` (a particle's pair with itself is no edge);
+        - ParticleNet: each kNN edge (neighbour -> centre) of its first EdgeConv block, value x gradient at its
+          gather summed over features ``[E, 1]``.
         """
-        positions = torch.arange(len(batch), device=batch.device) - ptr[batch]
-        key = lambda jet, src, dst: (jet * self.length + src) * self.length + dst  # noqa: E731
-        kept = positions < self.length
-        src, dst = edge_index
-        valid = kept[src] & kept[dst]
-        edge_keys = key(batch[src], positions[src], positions[dst])
-        if self.pair_embedding and inner and self.pair_embedding in inner:
-            (pairs,) = inner[self.pair_embedding]
-            counts = torch.bincount(batch, minlength=int(batch.max()) + 1 if len(batch) else 0).clamp(max=self.length)
+        counts = torch.bincount(data.batch, minlength=data.num_graphs).clamp(max=self.length)
+        first = data.ptr[:-1]
+        if self.pairs_are_inputs and self.relevance_at[0] in inner:
+            (pairs,) = inner[self.relevance_at[0]]
             jet, i, j = _tril_pairs(counts)
-            relevance = pairs.relevance[0].T  # [pairs, pair features]
-            dense = relevance.new_zeros((len(counts) * self.length * self.length, relevance.shape[1]))
-            dense[key(jet, i, j)] += relevance / 2
-            dense[key(jet, j, i)] += relevance / 2
-            return torch.where(valid[:, None], dense[edge_keys.clamp(max=len(dense) - 1)], 0.0)
-        if self._knn_block is not None and self._gathers:
+            relevance = pairs.relevance[0].T  # [pairs, pair features], in the order of _tril_pairs
+            distinct = i != j
+            jet, i, j, half = jet[distinct], i[distinct], j[distinct], relevance[distinct] / 2
+            src = torch.cat([first[jet] + i, first[jet] + j])
+            dst = torch.cat([first[jet] + j, first[jet] + i])
+            values = torch.cat([half, half])
+        elif self._knn_block is not None and self._gathers and self._gathers[0][2]:
             value, index, gradients = self._gathers[0]
-            if not gradients:  # no relevance came back through the kNN features
-                return torch.zeros(len(src), 1, device=batch.device)
             per_gather = (value * gradients[0]).sum(1)  # [jets * points * k]
-            jets, k = int(batch.max()) + 1, int(self._knn_block.k)
-            points = len(per_gather) // (jets * k)  # the length weaver's trimmer kept (<= self.length)
-            if points * jets * k != len(per_gather) or points > self.length:
+            k = int(self._knn_block.k)
+            points = len(per_gather) // (data.num_graphs * k)  # the length weaver's trimmer kept (<= self.length)
+            if points * data.num_graphs * k != len(per_gather) or points > self.length:
                 raise RuntimeError(f"ParticleNet's first EdgeConv gathered {len(per_gather)} rows, not jets x "
-                                   f"points x k ({jets} x {self.length} or fewer x {k})")
+                                   f"points x k ({data.num_graphs} x {self.length} or fewer x {k})")
             centre = torch.arange(len(per_gather), device=per_gather.device) // k  # jet * points + position
-            dense = per_gather.new_zeros((jets * self.length * self.length,))
-            dense.index_put_((key(centre // points, index % points, centre % points),), per_gather, accumulate=True)
-            return torch.where(valid, dense[edge_keys.clamp(max=len(dense) - 1)], 0.0)[:, None]
-        return None
+            jet, centre_position, neighbour_position = centre // points, centre % points, index % points
+            real = (centre_position < counts[jet]) & (neighbour_position < counts[jet])
+            jet = jet[real]
+            src, dst = first[jet] + neighbour_position[real], first[jet] + centre_position[real]
+            values = per_gather[real, None]
+        else:
+            return None
+        order = torch.argsort(data.batch[src], stable=True)
+        return torch.stack([src, dst])[:, order], values[order]
 
 
 def _tril_pairs(counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -378,19 +383,6 @@ def _tril_pairs(counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     pair = (real[:, :, None] & real[:, None, :]).tril()
     jet, i, j = pair.nonzero(as_tuple=True)
     return jet, i, j
-
-
-class _Capturing:
-    def __init__(self, model: InputsTagger) -> None:
-        self.model = model
-
-    def __enter__(self) -> InputsTagger:
-        self.model._gathers.clear()
-        self.model._capturing = True
-        return self.model
-
-    def __exit__(self, *exc_info) -> None:
-        self.model._capturing = False
 
 
 class _FirstGather:

@@ -14,7 +14,9 @@ tell whether the file is its own.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,16 @@ import uproot
 
 from ..data.root import JetChunk
 from ..data.schema import JetSchema
+from ..util import atomic_path, temporary_beside, writing_into
+from .summary import RelevanceSummary
 from .table import RelevanceTable
 
 TRACK_COUNTER = "rel_n_tracks"
 EXPLAINED_COUNTER = "rel_n_explained"
 EDGE_COUNTER = "rel_n_edges"
 TRACK_PREFIX = "rel_"
+SUMMARY_FOLDER = "summary"
+"""Inside each friend file: its own summary histograms."""
 METADATA_KEY = "hin_captum"
 """Key of the JSON string that describes the run, beside the friend tree."""
 COPY_FORMAT = "hin_captum.relevance/2"
@@ -88,36 +94,66 @@ def friend_arrays(table: RelevanceTable, chunk: JetChunk) -> dict[str, ak.Array 
     return arrays
 
 
-class FriendTreeWriter:
-    """The friend tree of one input file inside an open, writable uproot file, extended chunk by chunk."""
+class FriendFile:
+    """One input file's friend file, and its only writer: the tree extended chunk by chunk under a temporary name,
+    then the file's summary (:data:`SUMMARY_FOLDER`) and description, and the PyTorch copy beside it; renamed into
+    place when complete, removed when abandoned, so a failed or killed run leaves no partial file."""
 
-    def __init__(self, file: uproot.WritableDirectory, name: str, basket_entries: int) -> None:
-        self.file, self.name, self.basket_entries = file, name, basket_entries
+    def __init__(self, path: str | Path, tree: str, basket_entries: int) -> None:
+        self.path, self.name, self.basket_entries = Path(path), tree, basket_entries
+        with writing_into(self.path.parent):
+            self.temporary = temporary_beside(self.path)
+            self.file = uproot.recreate(self.temporary)
         self.tree = None
         self.entries = 0
 
-    def extend(self, table: RelevanceTable, chunk: JetChunk) -> None:
-        """Append the entries of ``chunk`` (``table`` holds its usable jets, possibly none)."""
-        self.extend_arrays(friend_arrays(table, chunk))
-
-    def extend_arrays(self, arrays: Mapping[str, ak.Array | np.ndarray]) -> None:
+    def extend(self, arrays: Mapping[str, ak.Array | np.ndarray]) -> None:
         """Append entries given as branches (:func:`friend_arrays` or :func:`tree_arrays`)."""
-        n_entries = len(next(iter(arrays.values())))
-        if self.tree is None:
-            counters = {"tracks": TRACK_COUNTER, "edges": EDGE_COUNTER}
-            self.tree = self.file.mktree(
-                self.name,
-                {name: value.type if isinstance(value, ak.Array) else value.dtype for name, value in arrays.items()},
-                counter_name=counters.__getitem__,
-                field_name=lambda _, inner: inner,
-            )
-        for start in range(0, n_entries, self.basket_entries):
-            self.tree.extend({name: value[start : start + self.basket_entries] for name, value in arrays.items()})
-        self.entries += n_entries
+        with self._or_abandon():
+            n_entries = len(next(iter(arrays.values())))
+            if self.tree is None:
+                counters = {"tracks": TRACK_COUNTER, "edges": EDGE_COUNTER}
+                self.tree = self.file.mktree(
+                    self.name,
+                    {name: value.type if isinstance(value, ak.Array) else value.dtype for name, value in arrays.items()},
+                    counter_name=counters.__getitem__,
+                    field_name=lambda _, inner: inner,
+                )
+            for start in range(0, n_entries, self.basket_entries):
+                self.tree.extend({name: value[start : start + self.basket_entries] for name, value in arrays.items()})
+            self.entries += n_entries
 
-    def finish(self, metadata: Mapping[str, Any]) -> None:
-        """Record the run's description beside the tree (JSON): the last write of a complete file."""
-        self.file[METADATA_KEY] = json.dumps({**metadata, "entries": self.entries}, sort_keys=True, default=str)
+    def finish(self, summary: RelevanceSummary | None, metadata: Mapping[str, Any],
+               copy: RelevanceTable | None = None) -> None:
+        """Write the summary and the run's description (JSON, the last write of a complete file), rename the file
+        into place, and with ``copy`` write its table as ``<stem>.pt`` (``torch.load(..., weights_only=True)``)."""
+        with self._or_abandon():
+            if summary is not None:
+                summary.write_into(self.file, SUMMARY_FOLDER)
+            self.file[METADATA_KEY] = json.dumps({**metadata, "entries": self.entries}, sort_keys=True, default=str)
+            self.file.close()
+            os.replace(self.temporary, self.path)
+            if copy is not None:
+                with atomic_path(self.path.with_suffix(".pt")) as temporary:
+                    torch.save(torch_copy(copy, {"input": metadata.get("input", {}).get("path", ""),
+                                                 "method": metadata.get("method", "")}), temporary)
+
+    def abandon(self) -> None:
+        """Close and remove the temporary file (a failed or interrupted file leaves nothing)."""
+        try:
+            self.file.close()
+        except Exception:  # noqa: BLE001 - closing a file on a full disk may fail too; it is removed anyway
+            pass
+        self.temporary.unlink(missing_ok=True)
+
+    @contextmanager
+    def _or_abandon(self) -> Iterator[None]:
+        try:
+            with writing_into(self.path.parent):
+                yield
+        except BaseException:
+            self.abandon()
+            raise
 
 
 def tree_arrays(arrays: ak.Array) -> dict[str, ak.Array | np.ndarray]:

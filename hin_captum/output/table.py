@@ -17,8 +17,9 @@ from ..methods import Explanation
 class RelevanceTable:
     """One method's relevance for a list of jets: per jet, per track (rows of ``x``) and per edge.
 
-    Edges are those of the fully connected jet graphs, with source and destination
-    given as track positions within the jet; the ``edge_*`` arrays are None for
+    Edges are those of the explanation (the fully connected jet graphs, or the pairs a
+    tagger builds itself: ParticleNet's kNN edges, ParT's particle pairs), jet after jet,
+    with source and destination given as track positions within the jet; the ``edge_*`` arrays are None for
     methods without edge relevance. ``edge_relevance`` is the relevance through each
     edge summed over its entries (LRP: both halves of the edge MLP input), and
     ``edge_score`` the HIN-LRP paper's S_edge, which sums to 1 over a jet's edges.
@@ -101,10 +102,12 @@ class RelevanceTable:
         def numpy(tensor: torch.Tensor) -> np.ndarray:
             return tensor.detach().cpu().numpy()
 
-        local = None
-        if edges:
-            edge_index = batch.edge_index
-            local = numpy(edge_index - batch.ptr[batch.batch[edge_index[0]]])
+        local, edges_per_jet = None, np.zeros_like(tracks_per_jet)
+        if edges:  # the explanation's edges (a graph's, or the pairs a tagger builds itself), jet after jet
+            edge_index = explanation.edge_index
+            graph = batch.batch[edge_index[0]]
+            local = numpy(edge_index - batch.ptr[graph])
+            edges_per_jet = numpy(torch.bincount(graph, minlength=batch.num_graphs))
         return cls(
             method=explanation.method,
             features=schema.columns,
@@ -119,7 +122,7 @@ class RelevanceTable:
             file_index=np.full(len(tracks_per_jet), chunk.file_index, dtype=np.int64),
             entry=chunk.entry[jets],
             spectators={name: values[jets] for name, values in chunk.spectators.items()},
-            edges_per_jet=tracks_per_jet * (tracks_per_jet - 1) if edges else np.zeros_like(tracks_per_jet),
+            edges_per_jet=edges_per_jet,
             absorbed=None if explanation.absorbed is None else numpy(explanation.absorbed).astype(np.float32),
             edge_src=local[0] if edges else None,
             edge_dst=local[1] if edges else None,

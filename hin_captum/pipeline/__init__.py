@@ -2,10 +2,12 @@
 run in this process or on a Dask cluster by the same path."""
 from .executors import InProcess, OnDask, dask_client, default_threads
 from .run import explain_sample, run_sample
-from .sample import SUMMARY_FOLDER, Sample, output_names
+from ..output.files import SUMMARY_FOLDER
+from .plan import Plan, output_names
 from .settings import RunSettings
+from .worker import Worker
 from .units import FileResult, FileStatus, MethodRun, Tally, UnitResult, UnreadableEntries, WorkUnit, accumulate
 
-__all__ = ["FileResult", "FileStatus", "InProcess", "MethodRun", "OnDask", "RunSettings", "SUMMARY_FOLDER", "Sample",
+__all__ = ["FileResult", "FileStatus", "InProcess", "MethodRun", "OnDask", "RunSettings", "SUMMARY_FOLDER", "Plan",
            "Tally", "UnitResult", "UnreadableEntries", "WorkUnit", "accumulate", "dask_client", "default_threads",
-           "explain_sample", "output_names", "run_sample"]
+           "Worker", "explain_sample", "output_names", "run_sample"]

@@ -7,9 +7,9 @@ The driver (:mod:`hin_captum.pipeline.run`) writes what comes back; results of d
 units may come in any order.
 
 - :class:`InProcess` runs the units one after the other with the driver's
-  :class:`~hin_captum.pipeline.sample.Sample`, lazily, so ``--max-jets`` can stop early.
+  :class:`~hin_captum.pipeline.worker.Worker`, lazily, so ``--max-jets`` can stop early.
 - :class:`OnDask` submits them to a cluster: a worker plugin (:class:`RunOnWorker`)
-  makes each worker's :class:`~hin_captum.pipeline.sample.Sample` when the worker joins
+  makes each worker's :class:`~hin_captum.pipeline.worker.Worker` when the worker joins
   (a worker that dies is replaced and makes its own; Dask reruns its units elsewhere),
   and is removed at the end.
 """
@@ -26,7 +26,7 @@ import torch
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..util import InputError, keep_freed_memory
-from .sample import Sample
+from .worker import Worker
 from .settings import RunSettings
 from .units import UnitResult, UnreadableEntries, WorkUnit
 
@@ -34,10 +34,10 @@ Outcome = UnitResult | BaseException
 
 
 class InProcess:
-    """Units run here, in order, with ``sample``; ``remaining_jets()`` caps the jets of the next unit."""
+    """Units run here, in order, by this process's ``worker``; ``remaining_jets()`` caps the jets of the next unit."""
 
-    def __init__(self, sample: Sample) -> None:
-        self.sample = sample
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
 
     def map(self, units: Iterable[WorkUnit], keep_tables: bool = False,
             remaining_jets: Callable[[], int | None] = lambda: None) -> Iterator[tuple[WorkUnit, Outcome]]:
@@ -46,32 +46,32 @@ class InProcess:
             if remaining == 0:
                 return
             try:
-                yield unit, self.sample.explain_unit(unit, remaining, keep_tables)
+                yield unit, self.worker.explain_unit(unit, remaining, keep_tables)
             except UnreadableEntries as error:
                 yield unit, error
 
 
 class RunOnWorker(WorkerPlugin):
-    """What a run keeps in each Dask worker process: its :class:`Sample` (the model loaded once)."""
+    """What a run keeps in each Dask worker process: its :class:`Worker` (the model loaded once)."""
 
     name = "hin_captum-run"
 
     def __init__(self, settings: RunSettings) -> None:
         self.settings = settings
-        self.sample: Sample | None = None
+        self.worker: Worker | None = None
 
     def setup(self, worker: Any) -> None:
         keep_freed_memory()  # the nanny's MALLOC_TRIM_THRESHOLD_ would return, and zero-fill, every batch's memory
         if self.settings.threads is not None:
             torch.set_num_threads(self.settings.threads)
-        self.sample = Sample(self.settings)
+        self.worker = Worker(self.settings)
 
 
 def explain_on_worker(plugin: str, unit: WorkUnit, keep_table: bool) -> UnitResult:
-    """A work unit on a Dask worker, with the worker's :class:`Sample`."""
+    """A work unit on a Dask worker, with the worker's :class:`Worker`."""
     from dask.distributed import get_worker
 
-    return get_worker().plugins[plugin].sample.explain_unit(unit, None, keep_table)
+    return get_worker().plugins[plugin].worker.explain_unit(unit, None, keep_table)
 
 
 class OnDask:

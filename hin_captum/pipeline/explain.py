@@ -1,8 +1,11 @@
 """The explain loop: the usable jets of one chunk, batch by batch, into one relevance table.
 
 Batches hold at most ``batch_size`` jets and, with ``max_edges``, at most that many
-fully connected edges (``n (n - 1)`` per jet of ``n`` tracks): memory grows with the
-edges, so big jets make smaller batches; a jet above the budget is explained alone.
+pairs the model builds (:meth:`~hin_captum.models.tagger.Tagger.jet_cost`: ``n (n - 1)``
+edges per jet of ``n`` tracks for a fully connected graph model, ``n k`` for
+ParticleNet, ``n^2`` for ParT): memory grows with them, so big jets make smaller
+batches; a jet above the budget is explained alone. Batches carry the fully connected
+graphs only for models that read them.
 """
 from __future__ import annotations
 
@@ -38,16 +41,19 @@ def explain_chunk(
     if not np.array_equal(chunk.track_index, np.arange(len(chunk.x)) - np.repeat(first_track[:-1],
                                                                                   chunk.tracks_per_jet)):
         raise InputError("jets must keep all their tracks in input order (read them without max_tracks)")
-    for jets in batches(chunk.tracks_per_jet, batch_size, max_edges):
-        batch = jet_batch(chunk.x[first_track[jets.start] : first_track[jets.stop]], chunk.tracks_per_jet[jets], device)
+    tagger = explainer.tagger
+    for jets in batches(tagger.jet_cost(chunk.tracks_per_jet), batch_size, max_edges):
+        batch = jet_batch(chunk.x[first_track[jets.start] : first_track[jets.stop]], chunk.tracks_per_jet[jets], device,
+                          connected=tagger.uses_edges)
         targets = explainer.logits(batch).argmax(1) if target == PREDICTED else int(target)
         tables.append(RelevanceTable.from_explanation(batch, explainer.explain(batch, targets), chunk, jets, schema))
     return RelevanceTable.concatenate(tables)
 
 
-def batches(tracks_per_jet: np.ndarray, batch_size: int, max_edges: int | None = None) -> list[slice]:
-    """Consecutive jets in batches of at most ``batch_size`` jets and ``max_edges`` edges (a bigger jet alone)."""
-    edges = tracks_per_jet.astype(np.int64) * (tracks_per_jet.astype(np.int64) - 1)
+def batches(cost: np.ndarray, batch_size: int, max_edges: int | None = None) -> list[slice]:
+    """Consecutive jets in batches of at most ``batch_size`` jets whose ``cost`` (pairs built, per jet) adds up to
+    at most ``max_edges`` (a costlier jet alone)."""
+    edges = np.asarray(cost, dtype=np.int64)
     out, start = [], 0
     while start < len(edges):
         stop = min(start + batch_size, len(edges))

@@ -23,22 +23,20 @@ What faults do to a run:
 """
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import uproot
 
-from ..output.files import FriendTreeWriter, read_metadata, torch_copy
+from ..output.files import SUMMARY_FOLDER, FriendFile, read_metadata
 from ..output.summary import RelevanceSummary
 from ..output.table import RelevanceTable
-from ..util import InputError, atomic_path, remove_stale_temporaries, temporary_beside, writing_into
-from .sample import SUMMARY_FOLDER, Sample, matches
+from ..util import InputError, remove_stale_temporaries, temporary_beside, writing_into
+from .plan import Plan, matches
+from .worker import Worker
 from .settings import RunSettings
 from .units import FileResult, FileStatus, MethodRun, Tally, UnitResult, UnreadableEntries, WorkUnit, accumulate
 
@@ -47,38 +45,40 @@ Progress = Callable[[str, int], Callable[[int], None]]
 
 
 def explain_sample(settings: RunSettings, client: Any = None, progress: Progress | None = None,
-                   sample: Sample | None = None) -> list[MethodRun]:
+                   worker: Worker | None = None) -> list[MethodRun]:
     """Every method of ``settings`` over its input files: in this process, or on the Dask ``client``'s cluster
-    (the same path; ``sample`` is this process's, made from ``settings`` when not given)."""
-    sample = Sample(settings) if sample is None else sample
-    sample.settings = sample.with_data_reference(sample.settings)
+    (the same path; ``worker`` is this process's, made from ``settings`` when not given)."""
+    worker = Worker(settings) if worker is None else worker
+    settings = worker.with_data_reference(worker.settings)
+    worker.settings = settings
     from .executors import InProcess, OnDask
 
-    executor = InProcess(sample) if client is None else OnDask(client, sample.settings, sample.settings.retries)
-    return run_sample(sample, executor, progress)
+    executor = InProcess(worker) if client is None else OnDask(client, settings, settings.retries)
+    return run_sample(Plan(settings, worker.reader), worker, executor, progress)
 
 
-def run_sample(sample: Sample, executor: Any, progress: Progress | None = None) -> list[MethodRun]:
-    """Every method of ``sample.settings`` over every input file, the units run by ``executor``."""
-    settings = sample.settings
-    plans = {method: _plan(sample, method) for method in settings.methods}  # refuse foreign outputs first
+def run_sample(plan: Plan, worker: Worker, executor: Any, progress: Progress | None = None) -> list[MethodRun]:
+    """Every method of ``plan.settings`` over every input file, the units run by ``executor`` (``worker`` makes
+    the empty tallies and tables)."""
+    settings = plan.settings
+    plans = {method: _plan(plan, method) for method in settings.methods}  # refuse foreign outputs first
     runs = []
     for method in settings.methods:
         torch.manual_seed(settings.seed)
-        advance = progress(method, sum(sample.reader.report.entries)) if progress else (lambda entries: None)
-        runs.append(_run_method(sample, executor, method, plans[method], advance))
+        advance = progress(method, sum(plan.reader.report.entries)) if progress else (lambda entries: None)
+        runs.append(_run_method(plan, worker, executor, method, plans[method], advance))
     return runs
 
 
-def _plan(sample: Sample, method: str) -> list[bool]:
+def _plan(plan: Plan, method: str) -> list[bool]:
     """For each input file, whether its friend file is complete from an identical earlier run (skip it)."""
-    settings = sample.settings
+    settings = plan.settings
     done = []
-    for index, name in enumerate(sample.names):
+    for index, name in enumerate(plan.names):
         path = settings.out / method / name
         if not path.exists() or settings.overwrite:
             done.append(False)
-        elif matches(read_metadata(path), sample.signature(method, index)):
+        elif matches(read_metadata(path), plan.signature(method, index)):
             done.append(True)
         else:
             raise InputError(f"{path} exists but was not made by this command (other model, options, input or an "
@@ -101,26 +101,27 @@ class _File:
     failure: UnreadableEntries | BaseException | None = None
 
 
-def _run_method(sample: Sample, executor: Any, method: str, done: list[bool], advance: Callable[[int], None]
+def _run_method(plan: Plan, worker: Worker, executor: Any, method: str, done: list[bool],
+                advance: Callable[[int], None]
                 ) -> MethodRun:
-    settings = sample.settings
+    settings = plan.settings
     folder = settings.out / method
     existed = folder.exists()
     _prepare(folder)
     result = MethodRun(method)
     started = time.perf_counter()
     total: Tally | None = None
-    files = {index: _File(index, sample.units(method, index)) for index, skip in enumerate(done) if not skip}
+    files = {index: _File(index, plan.units(method, index)) for index, skip in enumerate(done) if not skip}
     remaining = [settings.max_jets]
     try:
         for index, skip in enumerate(done):
             if skip:
-                total = accumulate(total, _skipped(sample, method, index, result, advance))
+                total = accumulate(total, _skipped(plan, worker, method, index, result, advance))
         for state in files.values():  # a file of no entries: an empty friend file
             if not state.units and not (remaining[0] == 0):
-                state.writer = FriendFile(folder / sample.names[state.index], settings.output_tree,
+                state.writer = FriendFile(folder / plan.names[state.index], settings.output_tree,
                                           settings.basket_entries)
-                total = accumulate(total, _finish(sample, method, state, folder, result, complete=True))
+                total = accumulate(total, _finish(plan, worker, method, state, folder, result, complete=True))
         units = [unit for state in files.values() for unit in state.units]
         for unit, outcome in executor.map(units, settings.torch_copy, lambda: remaining[0]):
             advance(unit.entries)
@@ -138,17 +139,17 @@ def _run_method(sample: Sample, executor: Any, method: str, done: list[bool], ad
             state.results[unit.entry_start] = outcome
             if remaining[0] is not None:
                 remaining[0] -= outcome.tally.read.jets_kept
-            _write_ready(sample, state, folder)
+            _write_ready(plan, state, folder)
             if state.written == len(state.units):
-                total = accumulate(total, _finish(sample, method, state, folder, result, complete=True))
+                total = accumulate(total, _finish(plan, worker, method, state, folder, result, complete=True))
         for state in files.values():  # max_jets stopped the run: the file where it fell is partial, later ones unwritten
             if state.failure is None and 0 < state.written < len(state.units):
-                total = accumulate(total, _finish(sample, method, state, folder, result, complete=False))
+                total = accumulate(total, _finish(plan, worker, method, state, folder, result, complete=False))
         for state in files.values():
             if state.failure is not None:
                 reason = state.failure.what if isinstance(state.failure, UnreadableEntries) else \
                     f"{type(state.failure).__name__}: {(str(state.failure).splitlines() or [''])[0]}"
-                result.files.append(FileResult(str(sample.reader.files[state.index]), "", FileStatus.FAILED,
+                result.files.append(FileResult(str(plan.reader.files[state.index]), "", FileStatus.FAILED,
                                                reason=reason))
     except BaseException:
         for state in files.values():
@@ -157,18 +158,18 @@ def _run_method(sample: Sample, executor: Any, method: str, done: list[bool], ad
         if not existed and folder.exists() and not any(folder.iterdir()):
             folder.rmdir()
         raise
-    result.files.sort(key=lambda item: [str(path) for path in sample.reader.files].index(item.input))
+    result.files.sort(key=lambda item: [str(path) for path in plan.reader.files].index(item.input))
     result.seconds = time.perf_counter() - started
-    return _close(sample, method, result, total, folder, existed)
+    return _close(plan, method, result, total, folder, existed)
 
 
-def _write_ready(sample: Sample, state: _File, folder: Path) -> None:
+def _write_ready(plan: Plan, state: _File, folder: Path) -> None:
     """Append the results that follow the ones written, in entry order (units may finish in any order)."""
-    settings = sample.settings
+    settings = plan.settings
     while state.written < len(state.units) and state.units[state.written].entry_start in state.results:
         outcome = state.results.pop(state.units[state.written].entry_start)
         if state.writer is None:
-            state.writer = FriendFile(folder / sample.names[state.index], settings.output_tree, settings.basket_entries)
+            state.writer = FriendFile(folder / plan.names[state.index], settings.output_tree, settings.basket_entries)
         if outcome.arrays is not None:
             state.writer.extend(outcome.arrays)
         state.tally = accumulate(state.tally, outcome.tally)
@@ -177,42 +178,42 @@ def _write_ready(sample: Sample, state: _File, folder: Path) -> None:
         state.written += 1
 
 
-def _finish(sample: Sample, method: str, state: _File, folder: Path, result: MethodRun, complete: bool) -> Tally:
+def _finish(plan: Plan, worker: Worker, method: str, state: _File, folder: Path, result: MethodRun,
+            complete: bool) -> Tally:
     """Close one file's friend file (and its PyTorch copy): the rename makes it appear whole."""
-    settings = sample.settings
-    tally = state.tally if state.tally is not None else sample.tally(method)
-    complete = complete and tally.read.jets_read == sample.reader.report.entries[state.index]
-    path = folder / sample.names[state.index]
-    state.writer.finish(tally.summary, sample.description(method, state.index, tally, complete))
+    settings = plan.settings
+    tally = state.tally if state.tally is not None else worker.tally(method)
+    complete = complete and tally.read.jets_read == plan.reader.report.entries[state.index]
+    path = folder / plan.names[state.index]
+    copy = None
     if settings.torch_copy:
-        table = RelevanceTable.concatenate(state.tables) if state.tables else sample.empty_table(method)
-        with writing_into(folder), atomic_path(path.with_suffix(".pt")) as temporary:
-            torch.save(torch_copy(table, {"input": str(sample.reader.files[state.index]), "method": method}),
-                       temporary)
+        copy = RelevanceTable.concatenate(state.tables) if state.tables else worker.empty_table(method)
+    state.writer.finish(tally.summary, plan.description(method, state.index, tally, complete), copy)
     state.writer = None
-    result.files.append(FileResult(str(sample.reader.files[state.index]), str(path),
+    result.files.append(FileResult(str(plan.reader.files[state.index]), str(path),
                                    FileStatus.WRITTEN if complete else FileStatus.PARTIAL, tally.read.jets_kept,
                                    tally.read.jets_read))
     result.read.count(tally.read.jets_read, tally.read.jets_kept, tally.read.dropped)
     return tally
 
 
-def _skipped(sample: Sample, method: str, index: int, result: MethodRun, advance: Callable[[int], None]) -> Tally:
+def _skipped(plan: Plan, worker: Worker, method: str, index: int, result: MethodRun,
+             advance: Callable[[int], None]) -> Tally:
     """A file done by an identical earlier run: its summary and counts, read back."""
-    path = sample.settings.out / method / sample.names[index]
+    path = plan.settings.out / method / plan.names[index]
     metadata = read_metadata(path)
-    tally = sample.tally(method)
+    tally = worker.tally(method)
     tally.summary = RelevanceSummary.read(path, SUMMARY_FOLDER)
     tally.read.count(metadata["entries"], metadata["jets"], metadata["dropped"])
     tally.absorbed, tally.logits = metadata.get("absorbed", 0.0), metadata.get("logits", 0.0)
     result.read.count(metadata["entries"], metadata["jets"], metadata["dropped"])
-    result.files.append(FileResult(str(sample.reader.files[index]), str(path), FileStatus.SKIPPED, metadata["jets"],
+    result.files.append(FileResult(str(plan.reader.files[index]), str(path), FileStatus.SKIPPED, metadata["jets"],
                                    metadata["entries"]))
     advance(metadata["entries"])
     return tally
 
 
-def _close(sample: Sample, method: str, result: MethodRun, total: Tally | None, folder: Path, existed: bool
+def _close(plan: Plan, method: str, result: MethodRun, total: Tally | None, folder: Path, existed: bool
            ) -> MethodRun:
     """Refuse a sample without a usable jet; write the global summary (the sum of the files' tallies)."""
     if result.read.jets_kept == 0 and not result.failed:
@@ -220,7 +221,7 @@ def _close(sample: Sample, method: str, result: MethodRun, total: Tally | None, 
             Path(written.output).unlink(missing_ok=True)
         if not existed and folder.exists() and not any(folder.iterdir()):
             folder.rmdir()
-        raise InputError(f"no usable jets in {', '.join(map(str, sample.reader.files))}: {result.read.summary()}")
+        raise InputError(f"no usable jets in {', '.join(map(str, plan.reader.files))}: {result.read.summary()}")
     if total is not None:
         result.summary = total.summary
         with writing_into(folder):
@@ -237,41 +238,3 @@ def _prepare(folder: Path) -> None:
     remove_stale_temporaries(folder)
 
 
-class FriendFile:
-    """One input file's friend file, written by one writer under a temporary name and renamed when complete."""
-
-    def __init__(self, path: Path, tree: str, basket_entries: int) -> None:
-        self.path = path
-        with writing_into(path.parent):
-            self.temporary = temporary_beside(path)
-            self.file = uproot.recreate(self.temporary)
-        self.writer = FriendTreeWriter(self.file, tree, basket_entries)
-
-    def extend(self, arrays: Mapping[str, Any]) -> None:
-        with self._or_abandon():
-            self.writer.extend_arrays(arrays)
-
-    def finish(self, summary: RelevanceSummary, metadata: Mapping[str, Any]) -> None:
-        """Write the file's summary and description, and rename it into place."""
-        with self._or_abandon():
-            summary.write_into(self.file, SUMMARY_FOLDER)
-            self.writer.finish(metadata)
-            self.file.close()
-            os.replace(self.temporary, self.path)
-
-    def abandon(self) -> None:
-        """Close and remove the temporary file (a failed or interrupted file leaves nothing)."""
-        try:
-            self.file.close()
-        except Exception:  # noqa: BLE001 - closing a file on a full disk may fail too; it is removed anyway
-            pass
-        self.temporary.unlink(missing_ok=True)
-
-    @contextmanager
-    def _or_abandon(self) -> Iterator[None]:
-        try:
-            with writing_into(self.path.parent):
-                yield
-        except BaseException:
-            self.abandon()
-            raise

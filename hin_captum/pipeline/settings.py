@@ -19,7 +19,7 @@ from ..config import bundled, load_config
 from ..data.schema import CMS_HBB, JetSchema
 from ..lrp import LRPConfig
 from ..methods import METHODS, takes_option
-from ..util import InputError
+from ..util import InputError, refuse_unknown
 
 LRP_FAMILY = "lrp"
 """Methods whose registry name starts with this take the LRP options."""
@@ -99,9 +99,7 @@ class RunSettings:
         """
         values = dict(load_config(config) if not isinstance(config, Mapping) else config)
         given = {key: value for key, value in overrides.items() if value is not None}
-        unknown = sorted(set(given) - KNOWN_OVERRIDES)
-        if unknown:
-            raise InputError(f"unknown run setting(s) {', '.join(unknown)}: use {', '.join(sorted(KNOWN_OVERRIDES))}")
+        refuse_unknown(given, sorted(KNOWN_OVERRIDES), "run setting")
 
         def option(key: str, config_key: str | None = None) -> Any:
             return given[key] if key in given else values[config_key or key]
@@ -111,8 +109,7 @@ class RunSettings:
             raise InputError("a weaver model needs both --network (its network file) and --data-config")
         schema = given.get("schema", CMS_HBB)
         if network is not None:
-            from ..data.weaver import weaver_schema
-            from ..models.weaver import load_data_config
+            from ..data.weaver import load_data_config, weaver_schema
 
             if "model" not in given:
                 raise InputError("--network needs --model: the state dict weaver saved (*_best_epoch_state.pt)")
@@ -215,9 +212,7 @@ def _methods(given: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, d
         if reference is not None:
             options[name]["reference"] = reference
     for name, chosen in options.items():  # refuse a bad option now, not after the model is loaded
-        unknown = sorted(set(chosen) - set(METHODS[name].option_names()))
-        if unknown:
-            raise InputError(f"method '{name}' takes no option(s) {', '.join(unknown)}")
+        refuse_unknown(chosen, METHODS[name].option_names(), f"method '{name}' option")
         if name.startswith(LRP_FAMILY):
             LRPConfig.of({key: value for key, value in chosen.items() if key in LRPConfig.option_names()
                           and not (key == "reference" and value == DATA_REFERENCE)}, f"method '{name}'")

@@ -88,7 +88,8 @@ def jet_3d(table: RelevanceTable, jet: int, coordinates: Mapping[str, str], edge
     """
     rows = table.track_slice(jet)
     eta, phi, pt = (table.x[rows, table.features.index(coordinates[key])] for key in ("eta", "phi", "pt"))
-    z = np.log10(np.maximum(pt, np.finfo(np.float32).tiny))
+    logarithmic = coordinates["pt"].endswith("_log")  # weaver's log pT input is already a logarithm
+    z = pt if logarithmic else np.log10(np.maximum(pt, np.finfo(np.float32).tiny))
     relevance = table.node[rows]
     size = np.linalg.norm(relevance, axis=1)
     size = NODE_SIZE[0] + (NODE_SIZE[1] - NODE_SIZE[0]) * size / (size.max() if size.max() > 0 else 1.0)
@@ -129,7 +130,7 @@ def jet_3d(table: RelevanceTable, jet: int, coordinates: Mapping[str, str], edge
         axis.set_tick_params(labelsize=7, pad=1)
     axes.set_xlabel(coordinates["eta"], labelpad=6)
     axes.set_ylabel(coordinates["phi"], labelpad=6)
-    axes.set_zlabel(f"log10 {coordinates['pt']}", labelpad=4)
+    axes.set_zlabel(coordinates["pt"] if logarithmic else f"log10 {coordinates['pt']}", labelpad=4)
     axes.set_title(f"{_jet_title(table, jet)}\nmarker size: |R| of the track; {subtitle}", fontsize=9)
     return figure
 

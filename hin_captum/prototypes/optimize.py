@@ -23,8 +23,8 @@ from tqdm import tqdm
 from ..config import load_config
 from ..methods import Explanation, attribute
 from ..methods.explanation import as_batch
-from ..models.modes import eval_mode
-from ..util import InputError
+from ..util.modes import eval_mode
+from ..util import InputError, refuse_unknown
 from .manifold import JetDensity, TrackManifold
 
 
@@ -54,9 +54,7 @@ def prototype(model: nn.Module, jets: Data | Batch | list[Data], target: int = 1
     model must be; ``progress`` shows a bar over the steps.
     """
     defaults = load_config("prototype")["optimisation"]
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise InputError(f"unknown prototype option(s) {', '.join(unknown)}: use {', '.join(defaults)}")
+    refuse_unknown(options, defaults, "prototype option")
     config = {**defaults, **options}
     device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
     data = _batch(jets).to(device)

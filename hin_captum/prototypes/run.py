@@ -31,7 +31,7 @@ from ..pipeline import explain_sample
 from ..pipeline.settings import RunSettings
 from ..plots.prototypes import moved_features, prototype_figure
 from ..plots.style import feature_labels, save_figure
-from ..util import InputError, writing_into
+from ..util import InputError, refuse_unknown, writing_into
 from .optimize import Prototypes, prototype
 
 CONFIDENT = 0.99
@@ -65,10 +65,8 @@ class PrototypeSettings:
             raise InputError(f"{config}: a prototype config has the sections optimisation and command, as "
                              "configs/prototype.yml")
         values = {**content["command"], **{key: value for key, value in overrides.items() if value is not None}}
-        unknown = sorted(set(values) - {"model", "data", "tree", "target", "n", "seed", "max_jets", "output", "out",
-                                        "plot", "device", "pdf"})
-        if unknown:
-            raise InputError(f"unknown prototype setting(s) {', '.join(unknown)}")
+        refuse_unknown(values, ("model", "data", "tree", "target", "n", "seed", "max_jets", "output", "out", "plot",
+                                "device", "pdf"), "prototype setting")
         for key in ("n", "max_jets"):
             if not isinstance(values[key], int) or values[key] < 1:
                 raise InputError(f"--{key.replace('_', '-')} must be a positive integer, got {values[key]!r}")

@@ -23,6 +23,7 @@ from torch_geometric.explain.config import MaskType, ModelMode, ModelReturnType
 from torch_geometric.nn import MessagePassing
 
 from ..lrp import LRPConfig, Propagator
+from ..lrp.attribution import selected_outputs
 from ..util import InputError
 
 NODE_MASK_TYPES = (None, MaskType.attributes, MaskType.object, MaskType.common_attributes)
@@ -89,8 +90,7 @@ class LRPExplainer(ExplainerAlgorithm):
             output, target = output[index], target[index]
         mode = self.model_config.mode
         if mode == ModelMode.multiclass_classification:
-            output = output.reshape(-1, output.size(-1))
-            return output.gather(1, target.reshape(-1, 1).long()).sum()
+            return selected_outputs(output.reshape(-1, output.size(-1)), target.reshape(-1), "row").sum()
         if mode == ModelMode.binary_classification:  # class 0 is explained by the negated logit
             return (output.reshape(-1) * (2 * target.reshape(-1) - 1)).sum()
         return output.sum()

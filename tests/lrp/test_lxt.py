@@ -64,12 +64,19 @@ def test_a_pytorch_transformer_block_equals_lxt(attention):
     assert not torch.allclose(ours, plain), "the rules change the gradient"
 
 
-def test_weavers_particle_transformer_equals_lxt():
+PART_SIZES = {
+    "small": dict(embed_dims=[16, 16], pair_embed_dims=[8, 8], num_heads=2, num_layers=2, num_cls_layers=1),
+    "JetClass": dict(embed_dims=[128, 512, 128], pair_embed_dims=[64, 64, 64], num_heads=8, num_layers=8,
+                     num_cls_layers=2),  # the JetClass authors' example network (example_ParticleTransformer.py)
+}
+
+
+@pytest.mark.parametrize("size", PART_SIZES)
+def test_weavers_particle_transformer_equals_lxt(size):
     part = pytest.importorskip("weaver.nn.model.ParticleTransformer")
     torch.manual_seed(2)
-    model = part.ParticleTransformer(input_dim=7, num_classes=2, pair_input_dim=4, embed_dims=[16, 16],
-                                     pair_embed_dims=[8, 8], num_heads=2, num_layers=2, num_cls_layers=1,
-                                     fc_params=[], trim=False).double().eval()
+    model = part.ParticleTransformer(input_dim=7, num_classes=2, pair_input_dim=4, fc_params=[], trim=False,
+                                     **PART_SIZES[size]).double().eval()
     for module in model.modules():
         if isinstance(module, nn.BatchNorm1d):
             module.running_mean.normal_(0, 0.3)
@@ -91,7 +98,8 @@ def test_weavers_particle_transformer_equals_lxt():
                           keep_original=True)}):
         (theirs,) = lxt.input_times_gradient(model, (x,), 1, v, mask)
 
-    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)  # epsilon 1e-9 against the plain gradient
+    # epsilon 1e-9 against the plain gradient, through 2 to 8 blocks: equal to 1e-5 of the largest relevance
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 * float(theirs.abs().max()))
     assert (ours * (1 - mask)).abs().max() == 0 and ours.abs().max() > 1e-3
 
 

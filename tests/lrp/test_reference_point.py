@@ -10,7 +10,8 @@ from torch_geometric.data import Batch
 import hin_captum
 from hin_captum.config import bundled
 from hin_captum.data import read_root
-from hin_captum.lrp import COMPOSITES, resolve_reference, track_mean
+from hin_captum.lrp import COMPOSITES, track_mean
+from hin_captum.models.tagger import jet_reference
 from hin_captum.metrics import stability
 from tests.conftest import REFERENCE_LOGITS_HBB
 from tests.factories import jet_batch, random_hin
@@ -105,8 +106,8 @@ def test_a_feature_at_its_reference_value_gets_exactly_zero_relevance_also_at_ze
 
 def test_auto_reference_is_the_running_mean_of_the_batchnorm_that_reads_the_input(toy):
     model, jets = toy
-    torch.testing.assert_close(resolve_reference("auto", model, jets), model.bn.running_mean)
-    torch.testing.assert_close(resolve_reference("zero", model, jets), torch.zeros(48))
+    torch.testing.assert_close(jet_reference("auto", model, jets), model.bn.running_mean)
+    torch.testing.assert_close(jet_reference("zero", model, jets), torch.zeros(48))
     explanation = hin_captum.attribute(model, Batch.from_data_list(jets.to_data_list()[:3]))
     torch.testing.assert_close(explanation.reference, model.bn.running_mean)
 
@@ -115,7 +116,7 @@ def test_a_model_without_an_input_batchnorm_is_measured_from_zero():
     from tests.pyg.models import graph_classifier, random_graphs
 
     model, data = graph_classifier("gcn"), random_graphs()
-    assert torch.equal(resolve_reference("auto", model, data), torch.zeros(data.x.shape[1]))
+    assert torch.equal(jet_reference("auto", model, data), torch.zeros(data.x.shape[1]))
 
 
 def test_the_default_sum_follows_the_logit_on_toy_jets(toy):

@@ -38,7 +38,7 @@ def test_the_graph_interface_builds_the_arrays_weavers_own_pipeline_builds(toy):
     table = _read_files([str(path)], config.test_load_branches, treename=config.treename)
     arrays, _ = _preprocess(table, config, dict(training=False, shuffle=False, reweight=False, mode="test",
                                                 up_sample=True, weight_scale=1, max_resample=10, batch_size=None))
-    ours = GraphTagger(model).inputs(jets.x, jets.batch)
+    ours = GraphTagger(model).arrays(jets.x, jets.batch)
     for name, array in zip(config.input_names, ours):
         np.testing.assert_allclose(array.numpy(), arrays[f"_{name}"], rtol=1e-6, atol=1e-4)
     with torch.no_grad():
@@ -56,7 +56,7 @@ def test_lrp_through_the_graph_interface_equals_lrp_on_weavers_arrays(toy, name)
     _, jets = toy
     model = tagger(name)
     graph = GraphTagger(model)
-    points, features, vectors, mask = graph.inputs(jets.x, jets.batch)
+    points, features, vectors, mask = graph.arrays(jets.x, jets.batch)
     options = dict(epsilon=1e-9, reference="zero")
     direct = LRP(model.model, **options).attribute((points, features), target=1,
                                                    additional_forward_args=(vectors, mask))[1]

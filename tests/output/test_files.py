@@ -15,7 +15,7 @@ from hin_captum.data import RootJetReader, write_toy_root
 from hin_captum.data.graphs import fully_connected_edge_index
 from hin_captum.util import InputError
 from hin_captum.methods import METHODS
-from hin_captum.output import FriendTreeWriter, RelevanceTable, read_metadata
+from hin_captum.output import FriendFile, RelevanceTable, friend_arrays, read_metadata
 from hin_captum.pipeline.explain import explain_chunk
 from hin_captum.output.files import torch_copy
 from tests.data.test_root import write_ntuple
@@ -50,12 +50,12 @@ def written(tmp_path, model, path, method="lrp", step_size=2):
     reader = RootJetReader(path, step_size=step_size)
     out = tmp_path / f"{path.stem}.root"
     explainer = METHODS[method](model)
-    with uproot.recreate(out) as file:
-        writer = FriendTreeWriter(file, "relevance", basket_entries=3)
-        for chunk in reader.chunks(0):
-            table = explain_chunk(explainer, chunk, 2, 1, CPU, CMS_HBB)
-            writer.extend(RelevanceTable.empty(method, CMS_HBB) if table is None else table, chunk)
-        writer.finish({"note": "test"})
+    writer = FriendFile(out, "relevance", basket_entries=3)
+    for chunk in reader.chunks(0):
+        table = explain_chunk(explainer, chunk, 2, 1, CPU, CMS_HBB)
+        writer.extend(friend_arrays(RelevanceTable.empty(method, CMS_HBB) if table is None else table, chunk))
+    assert not out.exists()  # only once it is complete
+    writer.finish(None, {"note": "test"})
     with uproot.open(out) as file:
         return file["relevance"].arrays(), out
 

@@ -10,7 +10,7 @@ from hin_captum.methods import METHODS
 from hin_captum.output import RelevanceSummary
 from hin_captum.data.schema import CMS_HBB
 from hin_captum.pipeline.explain import explain_chunk
-from hin_captum.pipeline.sample import input_statistics
+from hin_captum.pipeline.worker import input_statistics
 from hin_captum.output.summary import value_ranges
 from tests.factories import random_hin
 

@@ -15,7 +15,7 @@ def test_batches_cover_the_jets_in_order_within_both_budgets():
     edges = tracks * (tracks - 1)
 
     for batch_size, max_edges in [(64, None), (64, 20_000), (7, 50_000), (1000, 1)]:
-        slices = batches(tracks, batch_size, max_edges)
+        slices = batches(edges, batch_size, max_edges)
 
         assert [s.start for s in slices] == [0] + [s.stop for s in slices[:-1]] and slices[-1].stop == len(tracks)
         for s in slices:
@@ -24,7 +24,7 @@ def test_batches_cover_the_jets_in_order_within_both_budgets():
                 assert edges[s].sum() <= max_edges
             if s.stop < len(tracks) and s.stop - s.start < batch_size:  # cut by the edge budget: the next jet
                 assert max_edges is not None and edges[s.start:s.stop + 1].sum() > max_edges  # would not fit
-    assert all(s.stop - s.start == 1 for s in batches(tracks, 64, 1))  # every jet above the budget: alone
+    assert all(s.stop - s.start == 1 for s in batches(edges, 64, 1))  # every jet above the budget: alone
 
 
 @pytest.mark.parametrize("max_edges", [1, 5_000])

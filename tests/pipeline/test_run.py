@@ -9,14 +9,14 @@ import uproot
 from torch_geometric.data import Data
 
 import hin_captum
-from hin_captum.pipeline import sample as pipeline
+from hin_captum.pipeline import worker as pipeline  # the module whose explain_chunk the interruption test replaces
 from hin_captum.config import bundled
 from hin_captum.data.schema import CMS_HBB, unique_names
 from hin_captum.data import read_root
 from hin_captum.data.graphs import fully_connected_edge_index
 from hin_captum.util import InputError
 from hin_captum.output import RelevanceSummary
-from hin_captum.output.files import METADATA_KEY
+from hin_captum.output.files import METADATA_KEY, SUMMARY_FOLDER
 from hin_captum.pipeline import RunSettings, explain_sample, output_names
 from tests.scripts.test_attribute import NON_FINITE, UNLABELED, write_toy
 
@@ -154,7 +154,7 @@ def test_the_summary_adds_up_to_the_friend_trees(tmp_path, inputs):
     assert (summary.histograms["feature_top"].values().sum((0)) == 3 * summary.histograms["jets"].values()).all()
     tracks = sum(int(np.sum(friend(tmp_path / "lrp" / name)[0]["rel_n_explained"])) for name in ("a.root", "b.root"))
     assert summary.histograms["rank_tracks"].values(flow=True).sum() == tracks
-    per_file = [RelevanceSummary.read(tmp_path / "lrp" / name, pipeline.SUMMARY_FOLDER) for name in ("a.root",
+    per_file = [RelevanceSummary.read(tmp_path / "lrp" / name, SUMMARY_FOLDER) for name in ("a.root",
                                                                                                       "b.root")]
     added = per_file[0] + per_file[1]
     for name, histogram in summary.histograms.items():

@@ -39,7 +39,7 @@ def test_the_edge_budget_is_a_number_or_none():
     ({"method": "saliency", "reference": "zero"}, "^--reference only applies to methods that measure"),
     ({"epsilon": -1.0}, "^epsilon must be a number >= 0"),
     ({"rules": ["bn"]}, "^LRP rule 'bn' is not PATTERN=RULE"),
-    ({"methods": {"lrp": {"gama": 1}}}, "^method 'lrp' takes no option"),
+    ({"methods": {"lrp": {"gama": 1}}}, "^unknown method 'lrp' option"),
     ({"batch_size": 0}, "^the batch size must be a whole number of at least 1"),
     ({"chunk_size": "-3"}, "^the chunk size must be a whole number of at least 1"),
     ({"target": "higgs"}, "^unknown target 'higgs'"),

@@ -83,10 +83,14 @@ def test_a_weaver_model_explains_ntuples_into_friend_files_aligned_track_by_trac
             assert f"edge_rel_{feature}" in arrays.fields
         total = sum(arrays[f"edge_rel_{feature}"] for feature in PAIR_FEATURES)
         np.testing.assert_allclose(ak.flatten(total), ak.flatten(arrays["edge_relevance"]), rtol=1e-4, atol=1e-7)
+        real = np.minimum(counts, LENGTH)
+        assert ak.num(arrays["edge_src"]).tolist() == (real * (real - 1)).tolist()  # every pair of real particles
         assert ak.max(arrays["edge_src"]) < LENGTH
     else:  # ParticleNet: the kNN edges of its first EdgeConv block (k = 8 of each track's n - 1 others)
-        nonzero = ak.sum(arrays["edge_relevance"] != 0, axis=1).to_numpy()
-        assert (nonzero <= 8 * np.minimum(counts, LENGTH)).all() and nonzero.sum() > 0
+        real = np.minimum(counts, LENGTH)
+        assert ak.num(arrays["edge_src"]).tolist() == (real * np.minimum(8, real - 1)).tolist()
+        assert ak.all(arrays["edge_src"] != arrays["edge_dst"]) and ak.max(arrays["edge_src"]) < LENGTH
+        assert ak.sum(arrays["edge_relevance"] != 0) > 0
 
 
 def test_resume_and_two_dask_workers_give_the_same_friend_files(tmp_path, capsys, ntuple):

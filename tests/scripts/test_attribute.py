@@ -284,7 +284,7 @@ def bad_inputs(tmp_path, toy):
         "no usable jet (labels)": (["--data", unlabeled], "no usable jets in"),
         "no usable jet (NaN)": (["--data", not_finite], "2 non-finite features"),
         "checkpoint keys": (["--model", wrong_keys, "--data", toy[1]], "does not fit the InteractionNetwork"),
-        "checkpoint features": (["--model", six_features, "--data", toy[1]], "takes 6 features per track"),
+        "checkpoint features": (["--model", six_features, "--data", toy[1]], "does not take the 48 features per track"),
         "not a checkpoint": (["--model", text, "--data", toy[1]], "cannot be loaded as a weights-only"),
         "cuda": (["--device", "cuda", "--data", toy[1]], "--device cuda"),
         "unknown method": (["--method", "lrp,shap", "--data", toy[1]], "unknown method 'shap'"),

@@ -19,7 +19,7 @@ from ...config import load_config
 from ...data.schema import CMS_HBB
 from ...lrp import REFERENCES
 from ...methods import METHODS
-from ...pipeline import FileStatus, Sample, dask_client, default_threads, explain_sample
+from ...pipeline import FileStatus, Worker, dask_client, default_threads, explain_sample
 from ...pipeline.settings import DATA_REFERENCE, RunSettings
 from ...plots.jets import plot_jets, signal_of
 from ...plots.summary import plot_summary
@@ -88,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
         command=shlex.join(sys.argv))
     if threads is not None:
         torch.set_num_threads(threads)
-    sample = Sample(settings)
-    report = sample.reader.report
-    print(f"input: {len(sample.reader.files)} file(s), {sum(report.entries)} entries", flush=True)
+    worker = Worker(settings)
+    report = worker.reader.report
+    print(f"input: {len(worker.reader.files)} file(s), {sum(report.entries)} entries", flush=True)
 
     bars: list[tqdm] = []
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with dask_client(args.workers, args.scheduler, settings.threads) as client:
-            runs = explain_sample(settings, client, progress, sample)
+            runs = explain_sample(settings, client, progress, worker)
     finally:
         for bar in bars:
             bar.close()
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             plots = settings.plots
             with writing_into(folder):
                 figures += plot_summary(result.summary, folder, plots.formats, plots.top_features)
-                figures += plot_jets(sample.most_confident(result, plots.jets, signal_of(sample.classes)), folder,
+                figures += plot_jets(worker.most_confident(result, plots.jets, signal_of(worker.classes)), folder,
                                      plots)
         written = [f for f in result.files if f.status in (FileStatus.WRITTEN, FileStatus.PARTIAL)]
         skipped = len([f for f in result.files if f.status is FileStatus.SKIPPED])

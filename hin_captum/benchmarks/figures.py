@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..benchmarks.comparison import MethodResult
-from .style import feature_labels, save_figure
+from .comparison import MethodResult
+from ..plots.style import feature_labels, save_figure
 
 LINE_STYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (3, 3)))
 MARKERS = ("o", "s", "^", "v", "D", "x", "+", "P", "*")

@@ -2,7 +2,7 @@
 import torch
 
 import hin_captum
-from hin_captum.lrp.layerwise import layerwise_relevance
+from hin_captum.benchmarks.layerwise import layerwise_relevance
 from tests.factories import jet_batch, random_hin
 
 

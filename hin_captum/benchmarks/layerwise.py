@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from ..models.interaction_network import InteractionNetwork
-from .affine import stabilize
+from ..lrp.affine import stabilize
 
 
 def _epsilon(function, a: Tensor, relevance: Tensor, epsilon: float) -> Tensor:

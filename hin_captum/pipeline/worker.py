@@ -1,12 +1,11 @@
-"""A run's model, reader and methods, and the work-unit function: a file's entry range into friend-tree branches.
+"""The model of one process and the work-unit function: a file's entry range into friend-tree branches.
 
-A :class:`Sample` is made once per process (the driver's, and each Dask worker's): it
-loads the model and opens the inputs. :meth:`Sample.explain_unit` is the only code that
+A :class:`Worker` is made once per process (the driver's, and each Dask worker's): it
+loads the tagger and opens the inputs. :meth:`Worker.explain_unit` is the only code that
 explains entries, wherever a unit runs.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -19,52 +18,34 @@ from ..data.graphs import jet_batch
 from ..data.root import RootJetReader
 from ..methods import METHODS, AttributionMethod
 from ..models import load_model
+from ..models.tagger import Tagger, as_tagger
 from ..output.files import friend_arrays, read_friend_jets
 from ..output.summary import RelevanceSummary, value_ranges
 from ..output.table import RelevanceTable
-from ..util import InputError, file_digest, release_freed_memory
+from ..util import InputError, release_freed_memory
+from ..util.modes import eval_mode
 from .explain import explain_chunk
+from .plan import open_reader
 from .settings import DATA_REFERENCE, RunSettings
 from .units import FileStatus, MethodRun, Tally, UnitResult, UnreadableEntries, WorkUnit
 
-FORMAT = "hin_captum.friend/1"
-SUMMARY_FOLDER = "summary"
-"""Inside each friend file: its own summary histograms."""
 
+class Worker:
+    """The tagger and the reader of one process, and the methods (made once each)."""
 
-class Sample:
-    """The model and the input files of a run, and the methods (made once each)."""
-
-    def __init__(self, settings: RunSettings) -> None:
+    def __init__(self, settings: RunSettings, reader: RootJetReader | None = None) -> None:
         self.settings = settings
         self.device = torch.device(settings.device)
+        self.reader = open_reader(settings) if reader is None else reader
+        self.schema = self.reader.schema
+        self.tagger = load_run_tagger(settings, self.device)
         if settings.network is None:
-            self.schema = settings.schema
-            self.model = load_model(settings.model, map_location=self.device)
-            check_model_inputs(self.model, settings.model, len(self.schema.features))
-            self.model_digest = file_digest(settings.model)
-            self.reader = RootJetReader(list(settings.data), settings.tree, step_size=settings.step_size,
-                                        schema=self.schema)
-        else:  # a weaver model: its network file, data config and state dict; inputs as weaver builds them
-            from ..data.weaver import WeaverJetReader
-            from ..models.weaver import InputsTagger, load_weaver
-
-            weaver_model = load_weaver(settings.network, settings.data_config, settings.model,
-                                       map_location=self.device, **dict(settings.network_options))
-            self.model = InputsTagger(weaver_model, settings.constant_groups)
-            self.model_digest = "+".join(file_digest(path) for path in (settings.model, settings.network,
-                                                                        settings.data_config))
-            self.reader = WeaverJetReader(list(settings.data), weaver_model.data_config, settings.tree,
-                                          step_size=settings.step_size)
-            self.schema = self.reader.schema
-        self.statistics = input_statistics(self.model, len(self.schema.features))
+            check_model_inputs(self.tagger, settings.model, len(self.schema.features))
+        self.statistics = self.tagger.input_statistics(len(self.schema.features))
         """Running mean and standard deviation of each track feature (the summary's value axes)."""
-        self.names = output_names(self.reader.files)
         self.features = self.schema.columns
         self.classes = list(self.schema.classes)
         self._explainers: dict[str, AttributionMethod] = {}
-
-    # --- what the run writes ------------------------------------------------------------------------------
 
     def with_data_reference(self, settings: RunSettings) -> RunSettings:
         """``settings`` with the ``data`` reference replaced by the sample's mean track (one streaming pass)."""
@@ -88,40 +69,18 @@ class Sample:
             raise InputError(f"no usable jets in {', '.join(map(str, self.reader.files))}: no mean track to measure from")
         return torch.from_numpy(total / count).float()
 
-    def signature(self, method: str, file_index: int) -> dict[str, Any]:
-        """What must match for an existing friend file to count as this run's."""
-        path = self.reader.files[file_index]
-        stat = path.stat()
-        settings = self.settings
-        return {
-            "format": FORMAT, "model_sha256": self.model_digest, "method": method,
-            "options": _plain(dict(settings.methods[method])), "target": settings.target,
-            "tree": self.reader.tree, "max_jets": settings.max_jets, "step_size": settings.step_size,
-            "max_edges": settings.max_edges,
-            "input": {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
-        }
-
-    def description(self, method: str, file_index: int, tally: Tally, complete: bool) -> dict[str, Any]:
-        """The run description written beside a friend tree."""
-        return {**self.signature(method, file_index), "complete": complete, "command": self.settings.command,
-                "jets": tally.read.jets_kept, "dropped": dict(tally.read.dropped),
-                "absorbed": tally.absorbed, "logits": tally.logits}
-
-    def units(self, method: str, file_index: int) -> list[WorkUnit]:
-        """The work units of one file: its chunks' entry ranges."""
-        return [WorkUnit(method, file_index, start, stop) for start, stop in self.reader.chunk_ranges(file_index)]
-
     # --- explaining ---------------------------------------------------------------------------------------
 
     def explainer(self, method: str) -> AttributionMethod:
         """The method, made once per process."""
         if method not in self._explainers:
-            self._explainers[method] = METHODS[method](self.model, **self.settings.methods[method])
+            self._explainers[method] = METHODS[method](self.tagger, **self.settings.methods[method])
         return self._explainers[method]
 
     def empty_table(self, method: str) -> RelevanceTable:
         """A table of no jets with the columns the method gives (edges, absorbed), found on a two-track jet."""
-        probe = jet_batch(np.ones((2, len(self.features)), np.float32), np.array([2]), self.device)
+        probe = jet_batch(np.ones((2, len(self.features)), np.float32), np.array([2]), self.device,
+                          connected=self.tagger.uses_edges)
         explanation = self.explainer(method).explain(probe, 0)
         return RelevanceTable.empty(method, self.schema, edges=explanation.edge is not None,
                                     absorbed=explanation.absorbed is not None, edge_names=explanation.edge_names)
@@ -197,6 +156,19 @@ class Sample:
         return RelevanceTable.concatenate(parts) if parts else RelevanceTable.empty(run.method, self.schema)
 
 
+
+def load_run_tagger(settings: RunSettings, device: torch.device) -> Tagger:
+    """The tagger a run explains, on ``device``: a hin_captum checkpoint, or a weaver network file, data config and
+    state dict (inputs as weaver builds them)."""
+    if settings.network is None:
+        return as_tagger(load_model(settings.model, map_location=device))
+    from ..models.weaver import InputsTagger, load_weaver
+
+    weaver_model = load_weaver(settings.network, settings.data_config, settings.model, map_location=device,
+                               **dict(settings.network_options))
+    return InputsTagger(weaver_model, settings.constant_groups)
+
+
 def concatenate_arrays(pieces: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Friend-tree branches of consecutive chunks as one set of branches."""
     import awkward as ak
@@ -206,45 +178,20 @@ def concatenate_arrays(pieces: list[Mapping[str, Any]]) -> dict[str, Any]:
                    else np.concatenate([piece[name] for piece in pieces])) for name in first}
 
 
-def output_names(files) -> list[str]:
-    """The friend file name of each input file: its stem, and the input's position where stems repeat."""
-    stems = [path.stem for path in files]
-    repeated = {stem for stem in stems if stems.count(stem) > 1}
-    return [f"{stem}_{index}.root" if stem in repeated else f"{stem}.root" for index, stem in enumerate(stems)]
+def check_model_inputs(tagger: Tagger, path: str, n_features: int) -> None:
+    """Refuse a model that does not take the track features of the ntuples: one pass on a jet of two tracks."""
+    probe = jet_batch(np.ones((2, n_features), np.float32), np.array([2]),
+                      next(tagger.network.parameters()).device, connected=tagger.uses_edges)
+    try:
+        with eval_mode(tagger.network), torch.no_grad():
+            tagger.logits(probe.x, probe)
+    except (RuntimeError, IndexError) as error:
+        raise InputError(f"{path} does not take the {n_features} features per track that the ntuples give "
+                         f"(configs/definitions.yml): give a model trained on them ({str(error).splitlines()[0]})") \
+            from None
 
 
-def matches(metadata: Mapping[str, Any] | None, signature: Mapping[str, Any]) -> bool:
-    """Whether a friend file's description is complete and of this run."""
-    return metadata is not None and bool(metadata.get("complete")) and all(
-        json.dumps(metadata.get(key), sort_keys=True) == json.dumps(value, sort_keys=True)
-        for key, value in signature.items())
-
-
-def _plain(value: Any) -> Any:
-    """Options as JSON: tensors (a reference point) as lists."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().tolist()
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
-
-
-def check_model_inputs(model: torch.nn.Module, path: str, n_features: int) -> None:
-    """Refuse a model that does not take the track features of the ntuples."""
-    expected = getattr(getattr(model, "config", None), "n_features", n_features)
-    if expected != n_features:
-        raise InputError(f"{path} takes {expected} features per track, but the ntuples give {n_features} "
-                         "(configs/definitions.yml): give a model trained on them")
-
-
-def input_statistics(model: torch.nn.Module, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The running mean and standard deviation of each input feature: the model's input BatchNorm (``bn``, the
-    HIN's and the GAT's), a weaver model's input BatchNorms, or 0 and 1."""
-    norm = getattr(model, "bn", None)
-    if isinstance(norm, torch.nn.BatchNorm1d):
-        return norm.running_mean, (norm.running_var + norm.eps).sqrt()
-    if hasattr(model, "input_statistics"):
-        return model.input_statistics()
-    return torch.zeros(n_features), torch.ones(n_features)
+def input_statistics(model: torch.nn.Module | Tagger, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running mean and standard deviation of each input feature, as the tagger knows them (its input
+    BatchNorm), or 0 and 1."""
+    return as_tagger(model).input_statistics(n_features)
