@@ -23,7 +23,7 @@ from torch_geometric.data import Batch, Data
 from ..util import InputError, refuse_unknown
 from . import tables
 from .timing import fastest_batch_size, seconds_per_jet
-from ..models.tagger import jet_reference
+from ..models.tagger import as_tagger, jet_reference
 from ..methods import METHODS, AttributionMethod, Explanation, takes_option
 from ..metrics import (
     captum_infidelity, captum_sensitivity, conservation_error, faithfulness_curve, feature_importance, feature_share,
@@ -198,7 +198,7 @@ def _reference_output(model: nn.Module, batch: Batch, reference: str, target: in
     """The target logit of each jet with every track at the reference point: ``f(x0)``."""
     x0 = jet_reference(reference, model, batch).expand_as(batch.x)
     with torch.no_grad():
-        return model(x0, batch.edge_index, batch.batch)[:, target]
+        return as_tagger(model).logits(x0, batch)[:, target]
 
 
 def _faithfulness(model: nn.Module, batches: list[Batch], explanations: list[Explanation],

@@ -23,6 +23,7 @@ from ..config import bundled, load_config
 from ..data import read_root, write_toy_root
 from ..data.schema import CMS_HBB
 from ..metrics.manifold import batch_statistics, separability_auc
+from ..models.tagger import as_tagger
 from ..util.modes import eval_mode
 from ..models.specs import load_tagger
 from ..plots.style import feature_labels
@@ -104,9 +105,10 @@ def naive_maximisation(model: nn.Module, start: Batch, target: int, options: Map
     spread = start.x.std(0).clamp_min(1e-6)
     shift = torch.zeros_like(start.x, requires_grad=True)
     optimiser = torch.optim.Adam([shift], lr=float(options["learning_rate"]))
-    with eval_mode(model):
+    tagger = as_tagger(model)
+    with eval_mode(tagger.network):
         for _ in range(int(options["steps"]) + int(options["refine_steps"])):
-            logits = model(start.x + spread * shift, start.edge_index, start.batch)
+            logits = tagger.logits(start.x + spread * shift, start)
             (shift.grad,) = torch.autograd.grad(-torch.log_softmax(logits, -1)[:, target].sum(), [shift])
             optimiser.step()
     moved = start.clone()
@@ -117,16 +119,18 @@ def naive_maximisation(model: nn.Module, start: Batch, target: int, options: Map
 def _scores_of(model: nn.Module, jets: Sequence[Data], target: int) -> Tensor:
     """p(target) of every jet, a batch of :data:`SCORING_BATCH` at a time."""
     scores = []
-    with eval_mode(model), torch.no_grad():
+    tagger = as_tagger(model)
+    with eval_mode(tagger.network), torch.no_grad():
         for first in range(0, len(jets), SCORING_BATCH):
             batch = Batch.from_data_list(list(jets[first:first + SCORING_BATCH]))
-            scores.append(torch.softmax(model(batch.x, batch.edge_index, batch.batch), -1)[:, target])
+            scores.append(torch.softmax(tagger.logits(batch.x, batch), -1)[:, target])
     return torch.cat(scores)
 
 
 def _reach(model: nn.Module, jets: Batch, target: int) -> dict[str, float]:
-    with eval_mode(model), torch.no_grad():
-        p = torch.softmax(model(jets.x, jets.edge_index, jets.batch), -1)[:, target]
+    tagger = as_tagger(model)
+    with eval_mode(tagger.network), torch.no_grad():
+        p = torch.softmax(tagger.logits(jets.x, jets), -1)[:, target]
     return {f"reach {CONFIDENT}": float((p >= CONFIDENT).float().mean()), "min p(Hbb)": float(p.min())}
 
 

@@ -1,14 +1,15 @@
-"""One LRP configuration, validated once, and the engines it builds (one per model, owned by whoever holds them).
+"""One LRP configuration, validated once, and the engines it builds (one per model and rules).
 
 :class:`LRPConfig` holds every option of LRP (composite, rule overrides, epsilon,
 reference point, precision); ``hin_captum.LRP``, the registry's ``lrp*`` methods and
 PyG's ``LRPExplainer`` all take its fields as keyword options and build one. A
-:class:`Propagator` pairs a configuration with the engines it made: one per model,
-found again by the model's identity (a weak reference) and rebuilt when the model's
-modules change. Two fronts never share an engine, so each runs the operation guard on
-its own first pass; what they share is the input norm each model's inputs meet
-(:data:`~hin_captum.lrp.reference.INPUT_NORMS`, kept weakly by the model), a property of
-the model that would otherwise cost an extra forward pass per call.
+:class:`Propagator` pairs a configuration with the engine of each model: found again
+by the model's identity (a weak reference) and rebuilt when the model's modules
+change. Fronts with the same rules share the engine of a model (:data:`ENGINES`),
+and every front shares the input norm each model's inputs meet
+(:data:`~hin_captum.lrp.reference.INPUT_NORMS`): both are properties of the model and the
+rules, kept weakly by the model, that would otherwise be found again (blocks, folded
+weights, the operation check, an extra forward pass) on every call.
 """
 from __future__ import annotations
 
@@ -67,6 +68,13 @@ class LRPConfig:
                                                        else self.relevance_at))
         object.__setattr__(self, "rules_of_blocks", make_composite(self.composite, self.rules, float(self.epsilon)))
 
+    def engine_key(self) -> tuple:
+        """What an engine depends on, as a hashable value: the rules of the blocks (compared by value), epsilon, the
+        attention rules and ``relevance_at`` (not the reference point or the precision, which each pass takes)."""
+        composite = self.rules_of_blocks
+        return (composite.hidden, composite.output, composite.input, tuple(sorted(composite.by_name.items())),
+                float(self.epsilon), self.attention, self.relevance_at)
+
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         """The options a front passes on to the configuration."""
@@ -89,26 +97,27 @@ def _check_reference(spec: object) -> None:
 
 
 class Propagator:
-    """A configuration and its engines: ``propagate`` runs one LRP pass of any model under the configuration.
+    """A configuration and the engine of each model it explains: ``propagate`` runs one LRP pass of any model under
+    the configuration.
 
-    The engine of a model is made on its first pass and kept (weakly, by the model's
-    identity) until the model's modules change; then blocks, rules and the operation
-    check are found afresh.
+    Engines live in :data:`ENGINES`: one per model and engine-relevant configuration
+    (:meth:`LRPConfig.engine_key`), kept weakly by the model's identity and rebuilt
+    when the model's modules change, so a front made per call (``hin_captum.attribute``)
+    finds the engine, its folded weights and its operation check of an earlier call
+    with the same rules instead of building them again.
     """
 
     def __init__(self, config: LRPConfig) -> None:
         self.config = config
-        self._engines: "WeakKeyDictionary[nn.Module, tuple[tuple, LRPEngine]]" = WeakKeyDictionary()
 
     def engine(self, model: nn.Module) -> LRPEngine:
         """The engine of ``model`` under this configuration (the one place engines are built)."""
-        key = structure(model)
-        kept = self._engines.get(model)
+        key, built = structure(model), ENGINES.setdefault(model, {})
+        kept = built.get(self.config.engine_key())
         if kept is None or kept[0] != key:
             kept = (key, LRPEngine(model, self.config))
-            self._engines[model] = kept
+            built[self.config.engine_key()] = kept
         return kept[1]
-
     def propagate(
         self,
         model: nn.Module,
@@ -128,6 +137,11 @@ class Propagator:
             return self.engine(model).propagate(
                 inputs, run, select, reference=self.config.reference if reference is None else reference,
                 edge_index=edge_index, track_conservation=track_conservation)
+
+
+ENGINES: "WeakKeyDictionary[nn.Module, dict[tuple, tuple[tuple, LRPEngine]]]" = WeakKeyDictionary()
+"""The engines of every model explained in this process, by the engine-relevant part of their configuration; kept
+weakly by the model, checked against its modules' structure."""
 
 
 @contextmanager

@@ -40,7 +40,7 @@ def captum_infidelity(
         return noise_sample, inputs - noise_sample
 
     with torch.no_grad():
-        scores = infidelity(DenseGraphModel(method.model), perturb, x, relevance,
+        scores = infidelity(DenseGraphModel(method.tagger), perturb, x, relevance,
                             additional_forward_args=(edges, num_nodes), target=explanation.target,
                             n_perturb_samples=samples)
     return scores.cpu().numpy()

@@ -13,6 +13,8 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
+from .tagger import Tagger, as_tagger
+
 
 def to_dense(data: Batch) -> tuple[Tensor, Tensor, Tensor]:
     """``x [G, N_max, F]`` (zero padded), local ``edges [G, 2, E_max]`` (padded with -1) and ``num_nodes [G]``."""
@@ -40,12 +42,14 @@ def from_dense(x: Tensor, edges: Tensor, num_nodes: Tensor) -> Batch:
 
 
 class DenseGraphModel(nn.Module):
-    """Wraps ``model(x, edge_index, batch)`` to take the padded tensors of :func:`to_dense`."""
+    """Wraps a tagger (or a graph model) to take the padded tensors of :func:`to_dense` (graphs without edge
+    fields)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module | Tagger) -> None:
         super().__init__()
-        self.model = model
+        self.tagger = as_tagger(model)
+        self.network = self.tagger.network
 
     def forward(self, x: Tensor, edges: Tensor, num_nodes: Tensor) -> Tensor:
         data = from_dense(x, edges, num_nodes)
-        return self.model(data.x, data.edge_index, data.batch)
+        return self.tagger.logits(data.x, data)

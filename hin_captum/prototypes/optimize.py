@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..config import load_config
 from ..methods import Explanation, attribute
 from ..methods.explanation import as_batch
+from ..models.tagger import Tagger, as_tagger
 from ..util.modes import eval_mode
 from ..util import InputError, refuse_unknown
 from .manifold import JetDensity, TrackManifold
@@ -42,10 +43,10 @@ class Prototypes:
     manifold: TrackManifold
 
 
-def prototype(model: nn.Module, jets: Data | Batch | list[Data], target: int = 1, n: int = 100, seed: int = 0,
-              start: Data | Batch | list[Data] | None = None, device: str | torch.device | None = None,
+def prototype(model: nn.Module | Tagger, jets: Data | Batch | list[Data], target: int = 1, n: int = 100,
+              seed: int = 0, start: Data | Batch | list[Data] | None = None, device: str | torch.device | None = None,
               progress: bool = False, **options: Any) -> Prototypes:
-    """``n`` prototypes of class ``target`` for ``model(x, edge_index, batch) -> [G, C]``.
+    """``n`` prototypes of class ``target`` for a tagger (or a graph model ``model(x, edge_index, ...) -> [G, C]``).
 
     Each starts from a real jet (``start``, or by default the ``n`` jets of ``jets`` the model
     scores lowest for ``target``) and keeps its tracks and graph; ``jets`` define the manifold.
@@ -56,11 +57,13 @@ def prototype(model: nn.Module, jets: Data | Batch | list[Data], target: int = 1
     defaults = load_config("prototype")["optimisation"]
     refuse_unknown(options, defaults, "prototype option")
     config = {**defaults, **options}
+    tagger = as_tagger(model)
+    model = tagger.network
     device = torch.device(device) if device is not None else next(model.parameters(), torch.empty(0)).device
     data = _batch(jets).to(device)
     manifold = TrackManifold.of_tracks(data.x, tuple(config["quantiles"]), int(config["discrete_levels"]))
     with eval_mode(model), torch.no_grad():
-        probabilities = torch.softmax(model(data.x, data.edge_index, data.batch), -1)
+        probabilities = torch.softmax(tagger.logits(data.x, data), -1)
     if not 0 <= target < probabilities.shape[1]:
         raise InputError(f"target {target} is not a class of a model with {probabilities.shape[1]} outputs")
     density = _density(data, probabilities.argmax(1) == target, config) if float(config["density"]) > 0 else None
@@ -73,13 +76,13 @@ def prototype(model: nn.Module, jets: Data | Batch | list[Data], target: int = 1
         begin = _batch(start).to(device)
     generator = torch.Generator().manual_seed(seed)
     with _deterministic():
-        moved = _optimise(model, begin, target, manifold, density, config, generator, progress)
+        moved = _optimise(tagger, begin, target, manifold, density, config, generator, progress)
     jets_out = begin.clone()
     jets_out.x = moved
     with eval_mode(model), torch.no_grad():
-        scores = torch.softmax(model(moved, begin.edge_index, begin.batch), -1)[:, target]
-        start_scores = torch.softmax(model(begin.x, begin.edge_index, begin.batch), -1)[:, target]
-    return Prototypes(jets_out, scores, begin, start_scores, attribute(model, jets_out, "lrp", target), manifold)
+        scores = torch.softmax(tagger.logits(moved, begin), -1)[:, target]
+        start_scores = torch.softmax(tagger.logits(begin.x, begin), -1)[:, target]
+    return Prototypes(jets_out, scores, begin, start_scores, attribute(tagger, jets_out, "lrp", target), manifold)
 
 
 @contextmanager
@@ -105,7 +108,7 @@ def _batch(jets: Data | Batch | list[Data]) -> Batch:
     return Batch.from_data_list(list(jets)) if isinstance(jets, (list, tuple)) else as_batch(jets)
 
 
-def _optimise(model: nn.Module, begin: Batch, target: int, manifold: TrackManifold, density: JetDensity | None,
+def _optimise(tagger: Tagger, begin: Batch, target: int, manifold: TrackManifold, density: JetDensity | None,
               config: dict[str, Any], generator: torch.Generator, progress: bool = False) -> Tensor:
     """The starting jets' track features moved to raise log p(target), on the manifold."""
     spread = manifold.spread.to(begin.x)
@@ -116,7 +119,7 @@ def _optimise(model: nn.Module, begin: Batch, target: int, manifold: TrackManifo
     discrete = manifold.discrete.to(origin.device).expand_as(origin)
     snapped: Tensor | None = None
     tracks = torch.bincount(begin.batch, minlength=begin.num_graphs).clamp_min(1).to(origin)
-    with eval_mode(model):
+    with eval_mode(tagger.network):
         for step in tqdm(range(steps + refine), desc="prototypes", unit="step", disable=not progress, leave=False):
             if step == steps:  # discrete features onto real values; from here only the continuous ones move
                 with torch.no_grad():
@@ -124,7 +127,7 @@ def _optimise(model: nn.Module, begin: Batch, target: int, manifold: TrackManifo
             x = manifold.clamp(origin + spread * shift)
             if snapped is not None:
                 x = torch.where(discrete, snapped, x)
-            log_p = torch.log_softmax(model(x, begin.edge_index, begin.batch), -1)[:, target]
+            log_p = torch.log_softmax(tagger.logits(x, begin), -1)[:, target]
             distance = torch.zeros_like(log_p).index_add_(0, begin.batch, (shift ** 2).mean(1)) / tracks
             loss = -log_p + float(config["penalty"]) * distance
             if density is not None:

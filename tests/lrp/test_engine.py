@@ -170,7 +170,7 @@ def test_gcn_edges_through_attribute_are_the_message_shares_and_self_loops_stay_
     torch.testing.assert_close(explanation.node.sum(), explanation.output.sum())
 
 
-def test_the_guard_runs_on_each_fronts_first_pass_and_again_when_the_model_changes(monkeypatch):
+def test_the_guard_runs_once_per_model_and_rules_and_again_when_the_model_changes(monkeypatch):
     from hin_captum.lrp import operations as guard_module
 
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
@@ -184,7 +184,9 @@ def test_the_guard_runs_on_each_fronts_first_pass_and_again_when_the_model_chang
     lrp.attribute(x, target=1)
     assert len(entered) == 1  # the second call found the model checked
     LRP(model).attribute(x, target=1)
-    assert len(entered) == 2  # another front checks on its own first pass
+    assert len(entered) == 1  # another front with the same rules (hin_captum.attribute makes one per call) too
+    LRP(model, epsilon=0.25).attribute(x, target=1)
+    assert len(entered) == 2  # other rules: another engine, checked on its own first pass
 
     class Gate(nn.Module):  # no parameters, no module LRP refuses by type: only the operations tell
         def forward(self, h):

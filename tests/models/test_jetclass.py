@@ -84,29 +84,41 @@ def test_the_command_explains_the_jetclass_checkpoints_with_default_options(tmp_
     assert (tmp_path / "lrp" / "summary.root").is_file()
 
 
-def test_lrp_with_defaults_on_the_bare_model_after_any_calls_equals_a_fresh_models(jetclass_files):
-    """``hin_captum.LRP(model)`` with its defaults on weaver's arrays, batch after batch of random sizes from two
+def load_network(name: str):
+    """A tagger of the JetClass authors' network files: the trained ParticleNet_kin, or their ParT (no trained weights
+    here: random ones, the same for every load)."""
+    if name == "ParticleNet_kin":
+        return load("kin")
+    from hin_captum.models.weaver import load_weaver
+
+    torch.manual_seed(0)
+    return load_weaver(JETCLASS / "example_ParticleTransformer.py", JETCLASS / "JetClass_kin.yaml")
+
+
+@pytest.mark.parametrize("name, sizes", [("ParticleNet_kin", (2, 64, 1, 3, 17, 5)), ("ParT", (2, 12, 1, 3))])
+def test_lrp_with_defaults_on_the_bare_model_after_any_calls_equals_a_fresh_models(jetclass_files, name, sizes):
+    """``hin_captum.LRP(model)`` with its defaults on weaver's arrays, batch after batch of several sizes from two
     files, on a model whose trimmer has warmed up (it then cuts the padding), against a fresh model each time."""
-    used = load("kin")
+    used = load_network(name)
     arrays = [weaver_arrays(used.data_config, path) for path in jetclass_files]
     with torch.no_grad():  # weaver's SequenceTrimmer trims the padding after its first 5 calls
         for _ in range(6):
             used.model(*[torch.from_numpy(array[:2]) for array in arrays[0].values()])
     explainer = hin_captum.LRP(used.model)
     generator = np.random.default_rng(5)
-    for size in (2, 64, 1, 3, *generator.integers(1, 20, size=4)):
+    for size in sizes:
         source = arrays[int(generator.integers(0, 2))]
         rows = generator.choice(len(source["pf_points"]), size=min(int(size), len(source["pf_points"])),
                                 replace=False)
         points, features, vectors, mask = (torch.from_numpy(source[group][rows]) for group in source)
 
         ours = explainer.attribute((points, features), target=1, additional_forward_args=(vectors, mask))
-        fresh = hin_captum.LRP(load("kin").model).attribute((points, features), target=1,
-                                                             additional_forward_args=(vectors, mask))
+        fresh = hin_captum.LRP(load_network(name).model).attribute((points, features), target=1,
+                                                                   additional_forward_args=(vectors, mask))
 
         for got, expected in zip(ours, fresh):  # float32 sums over trimmed or full padding: equal to rounding
             assert got.shape == expected.shape
-            assert (got - expected).abs().max() <= 1e-4 * max(float(expected.abs().max()), 1e-6)
+            assert (got - expected).abs().max() <= 1e-3 * max(float(expected.abs().max()), 1e-6)
         assert (ours[1] * (1 - mask)).abs().max() == 0 and ours[1].abs().max() > 0
 
 
