@@ -25,6 +25,7 @@ from ..lrp import PRECISIONS
 from .layerwise import layerwise_relevance
 from ..methods import METHODS
 from ..models import load_model
+from ..util import release_freed_memory
 from .tables import markdown_table
 from .timing import best_times, fastest_batch_size, seconds_per_jet
 
@@ -199,14 +200,13 @@ def jetclass_costs(config: Mapping[str, Any], folder: str | Path, workdir: str |
             rows.append({"model": name, "method": label, "ms per jet": taken / jets * 1e3,
                          "/ input x gradient": taken / seconds["input x gradient"],
                          "peak memory (MB)": _peak_memory(methods[label])})
+        if "command" not in spec:
+            continue  # the command loads trained weights: the ParT has none here
         loop = best_times([lambda: [_input_x_gradient(model, [a[start:start + jets] for a in arrays])
                                     for start in range(0, len(arrays[0]), jets)]], 1)[0]
         options = {"network": str(files["network"]), "data_config": str(files["data_config"]),
-                   "model": str(files.get("state", "")), "data": [str(data)], "out": str(workdir / name),
-                   "plot": 0, "batch_size": jets, "overwrite": True, "method": spec["command"]["method"],
-                   **{key: value for key, value in spec["command"].items() if key != "method"}}
-        if "state" not in files:
-            continue  # the command loads trained weights: the ParT has none here
+                   "model": str(files["state"]), "data": [str(data)], "out": str(workdir / name), "plot": 0,
+                   "batch_size": jets, "overwrite": True, **spec["command"]}
         (run,) = explain_sample(RunSettings.load(**options))
         rate, floor = run.jets_explained / run.seconds, len(arrays[0]) / loop
         rows.append({"model": name, "method": f"hin-captum attribute --method {spec['command']['method']}",
@@ -225,11 +225,13 @@ def _input_x_gradient(model: torch.nn.Module, arrays: list[torch.Tensor]) -> tor
 
 
 def _peak_memory(function: Callable[[], object], interval: float = 0.002) -> float:
-    """The peak resident memory one call of ``function`` adds, in MB, sampled every ``interval`` seconds."""
+    """The peak resident memory one call of ``function`` adds, in MB, sampled every ``interval`` seconds (after the
+    memory earlier calls freed is given back to the system)."""
     import threading
 
     import psutil
 
+    release_freed_memory()  # what earlier calls freed goes back first, so this call's allocations show
     process = psutil.Process()
     before, peak, done = process.memory_info().rss, [0], threading.Event()
 
