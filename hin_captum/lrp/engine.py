@@ -214,10 +214,10 @@ class LRPEngine:
                     GatherCapture(edge_index, inputs, references))
                 output = run(inputs)
                 score = select(output)
-            if session.operations is not None:
-                self.needs_operation_rules = session.operations.applied
             explained = session.inputs
             gradients = torch.autograd.grad(score, explained, allow_unused=True)
+            if session.operations is not None:  # known only now: a refusal that fired has raised above
+                self.needs_operation_rules = session.operations.applied
         relevance = [session.deposits[index] + (x.detach() - x0) * _or_zeros(gradients[index], x)
                      for index, (x, x0) in enumerate(zip(explained, session.references))]
         inner: dict[str, list[InnerRelevance]] = {}

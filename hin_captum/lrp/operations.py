@@ -84,7 +84,8 @@ class OperationRules(TorchFunctionMode):
     ``inputs`` are the explained tensors. ``affine(a, weight, bias)`` applies the affine
     rule to a functional ``linear`` of a parameter weight; ``is_active(module)`` says
     whether a module's own forward is running (its block's hooks then rule it).
-    ``applied`` tells afterwards whether any rule or refusal was needed.
+    ``applied`` tells afterwards whether any rule changed a gradient; refusals that a whole backward pass
+    then never reaches were not needed either.
     """
 
     def __init__(self, model: nn.Module, inputs: Sequence[Tensor], attention: str = "attnlrp",
@@ -283,11 +284,12 @@ class OperationRules(TorchFunctionMode):
         refusal = Refusal(self._message("'exp' has no LRP rule (outside a softmax)"))
         out = refusal.apply(func(*args, **kwargs))
         self._exps[id(out)] = (weakref.ref(out), refusal)
-        self.applied = True
         return out
 
     def _refuse_later(self, out: Any, problem: str) -> Any:
-        self.applied = True
+        """``out`` with a refusal that raises if relevance flows back through it (ParticleNet's kNN distances
+        only feed ``topk``: nothing flows, nothing is refused). A refusal is no rule: it does not make
+        :attr:`applied`."""
         refusal = Refusal(self._message(problem))
         if isinstance(out, Tensor):
             return refusal.apply(out) if out.requires_grad and out.is_floating_point() else out

@@ -90,6 +90,10 @@ class AttributionMethod(ABC):
         The model runs in eval mode, with gradients on even inside ``torch.no_grad()``.
         A target the model has no output for is refused in one line.
         """
+        if self.tagger.level != "graph":
+            raise InputError(f"{type(self.model).__name__} is declared a {self.tagger.level}-level tagger: "
+                             "hin_captum.attribute explains one output per graph; explain its nodes with PyG's "
+                             "Explainer and hin_captum.pyg.LRPExplainer (model_config task_level='node', index=<node>)")
         batch = as_batch(data)
         targets = per_graph_target(target, batch.num_graphs, batch.x.device)
         with eval_mode(self.model), torch.enable_grad():

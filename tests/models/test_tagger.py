@@ -110,3 +110,10 @@ def test_a_node_level_model_is_refused_in_one_line_counting_graphs_as_graphs(n, 
     message = str(error.value)
     assert "\n" not in message and f"{data.num_nodes} output rows for {n} graph(s)" in message
     assert "LRPExplainer" in message
+
+
+def test_a_tagger_declared_node_level_is_refused_before_any_pass():
+    with pytest.raises(InputError, match="declared a node-level tagger.*LRPExplainer"):
+        hin_captum.attribute(GraphModel(NodeModel(), level="node"), graphs(2), method="lrp", target=1)
+    with pytest.raises(InputError, match="level must be one of graph, node"):
+        GraphModel(NodeModel(), level="edge")
