@@ -13,9 +13,9 @@ from torch_geometric.data import Batch, Data
 
 from ..lrp.attribution import target_text
 from ..lrp.reference import Reference
-from ..util.modes import eval_mode
 from ..models.tagger import Tagger, as_tagger
 from ..util import InputError, refuse_unknown
+from ..util.modes import eval_mode
 from .explanation import Explanation, as_batch
 
 METHODS: dict[str, "type[AttributionMethod] | Variant"] = {}
