@@ -30,9 +30,10 @@ from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
 from ..data.schema import CMS_HBB, JetSchema
-from ..data.weaver import load_data_config, weaver
+from ..data.weaver import WeaverJetReader, load_data_config, weaver, weaver_schema
 from ..lrp.reference import INPUT_NORMS
-from ..util import InputError
+from ..util import InputError, file_digest
+from .files import TaggerFiles
 from .tagger import Tagger
 
 PAIR_EMBEDDING = "mod.pair_embed.embed"
@@ -420,3 +421,29 @@ class _FirstGather:
         self._mode.__exit__(*exc_info)
         self._pre.remove()
         self._post.remove()
+
+
+@dataclass(frozen=True)
+class WeaverFiles(TaggerFiles):
+    """A weaver-trained tagger's files: network file, data config, state dict and network options; its inputs are
+    read as weaver builds them (:class:`~hin_captum.data.weaver.WeaverJetReader`), the groups in
+    ``constant_groups`` (default: masks and four-vectors) carry no relevance."""
+
+    network: str
+    data_config: str
+    state: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    constant_groups: tuple[str, ...] | None = None
+
+    def load(self, device: torch.device) -> Tagger:
+        model = load_weaver(self.network, self.data_config, self.state, map_location=device, **dict(self.options))
+        return InputsTagger(model, self.constant_groups)
+
+    def reader(self, data: Sequence[str], tree: str | None, step_size: int | str) -> WeaverJetReader:
+        return WeaverJetReader(list(data), load_data_config(self.data_config), tree, step_size=step_size)
+
+    def schema(self, tree: str | None) -> JetSchema:
+        return weaver_schema(load_data_config(self.data_config), tree)
+
+    def digest(self) -> str:
+        return "+".join(file_digest(path) for path in (self.state, self.network, self.data_config))

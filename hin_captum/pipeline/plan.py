@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from ..data.root import RootJetReader
-from ..util import file_digest
 from .settings import RunSettings
 from .units import Tally, WorkUnit
 
@@ -27,9 +26,8 @@ class Plan:
     def __init__(self, settings: RunSettings, reader: RootJetReader | None = None) -> None:
         self.settings = settings
         self.reader = open_reader(settings) if reader is None else reader
-        self.model_digest = "+".join(file_digest(path) for path in (settings.model, settings.network,
-                                                                    settings.data_config) if path is not None)
-        """The identity of the model: its checkpoint's (and a weaver model's network file and data config's) bytes."""
+        self.model_digest = settings.files.digest()
+        """The identity of the model: its files' bytes."""
         self.names = output_names(self.reader.files)
 
     def signature(self, method: str, file_index: int) -> dict[str, Any]:
@@ -57,13 +55,8 @@ class Plan:
 
 
 def open_reader(settings: RunSettings) -> RootJetReader:
-    """The reader of a run's input files: the schema's branches, or a weaver data config's inputs built by weaver."""
-    if settings.network is None:
-        return RootJetReader(list(settings.data), settings.tree, step_size=settings.step_size, schema=settings.schema)
-    from ..data.weaver import WeaverJetReader, load_data_config
-
-    return WeaverJetReader(list(settings.data), load_data_config(settings.data_config), settings.tree,
-                           step_size=settings.step_size)
+    """The reader of a run's input files, as the model's files say (the schema's branches, or weaver's inputs)."""
+    return settings.files.reader(settings.data, settings.tree, settings.step_size)
 
 
 def output_names(files) -> list[str]:

@@ -17,6 +17,7 @@ import torch
 
 from ..config import bundled, load_config
 from ..data.schema import CMS_HBB, JetSchema
+from ..models.files import TaggerFiles, tagger_files
 from ..lrp import LRPConfig
 from ..methods import METHODS, takes_option
 from ..util import InputError, refuse_unknown
@@ -49,7 +50,8 @@ class PlotSettings:
 class RunSettings:
     """Everything that decides what a run reads, computes and writes."""
 
-    model: str
+    files: TaggerFiles
+    """The trained model's files (a checkpoint, or weaver's network file, data config and state dict)."""
     data: tuple[str, ...]
     methods: Mapping[str, Mapping[str, Any]]
     """Registry name -> options, in the order the methods run."""
@@ -78,14 +80,6 @@ class RunSettings:
     """The summary's binning (``configs/summary.yml``)."""
     schema: JetSchema = field(default=CMS_HBB)
     command: str = ""
-    network: str | None = None
-    """A weaver network file (``get_model(data_config, **options)``): ``model`` is then its state dict."""
-    data_config: str | None = None
-    """The weaver data config the network was trained with."""
-    network_options: Mapping[str, Any] = field(default_factory=dict)
-    """weaver's ``--network-option`` values."""
-    constant_groups: tuple[str, ...] | None = None
-    """Input groups of a weaver model that carry no relevance (default: ``*_mask`` and ``*_vectors``)."""
 
     @classmethod
     def load(cls, config: str | Path | Mapping[str, Any] = "attribute", **overrides: Any) -> "RunSettings":
@@ -105,19 +99,21 @@ class RunSettings:
             return given[key] if key in given else values[config_key or key]
 
         network, data_config = given.get("network"), given.get("data_config")
-        if (network is None) != (data_config is None):
-            raise InputError("a weaver model needs both --network (its network file) and --data-config")
-        schema = given.get("schema", CMS_HBB)
-        if network is not None:
-            from ..data.weaver import load_data_config, weaver_schema
-
-            if "model" not in given:
-                raise InputError("--network needs --model: the state dict weaver saved (*_best_epoch_state.pt)")
-            schema = weaver_schema(load_data_config(bundled(data_config)), given.get("tree"))
+        if network is not None and "model" not in given:
+            raise InputError("--network needs --model: the state dict weaver saved (*_best_epoch_state.pt)")
+        files = tagger_files(
+            given.get("model") or bundled(values["model"]),
+            network=None if network is None else bundled(network),
+            data_config=None if data_config is None else bundled(data_config),
+            options=_network_options(given.get("network_option", ())),
+            constant_groups=None if "constant_groups" not in given else [
+                name.strip() for name in str(given["constant_groups"]).split(",") if name.strip()],
+            schema=given.get("schema", CMS_HBB))
+        schema = files.schema(given.get("tree"))
         methods = _methods(given, values)
         plots = values["plots"]
         return cls(
-            model=str(given.get("model") or bundled(values["model"])),
+            files=files,
             data=tuple(map(str, given.get("data") or [bundled(path) for path in values["data"]])),
             methods=methods,
             out=_output_folder(option("out", "output")),
@@ -142,11 +138,6 @@ class RunSettings:
             summary=load_config(values.get("summary", "summary")),
             schema=schema,
             command=str(given.get("command", "")),
-            network=None if network is None else str(bundled(network)),
-            data_config=None if data_config is None else str(bundled(data_config)),
-            network_options=_network_options(given.get("network_option", ())),
-            constant_groups=None if "constant_groups" not in given else tuple(
-                name.strip() for name in str(given["constant_groups"]).split(",") if name.strip()),
         )
 
 

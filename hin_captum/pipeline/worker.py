@@ -17,13 +17,11 @@ import uproot
 from ..data.graphs import jet_batch
 from ..data.root import RootJetReader
 from ..methods import METHODS, AttributionMethod
-from ..models import load_model
 from ..models.tagger import Tagger, as_tagger
 from ..output.files import friend_arrays, read_friend_jets
 from ..output.summary import RelevanceSummary, value_ranges
 from ..output.table import RelevanceTable
 from ..util import InputError, release_freed_memory
-from ..util.modes import eval_mode
 from .explain import explain_chunk
 from .plan import open_reader
 from .settings import DATA_REFERENCE, RunSettings
@@ -38,9 +36,7 @@ class Worker:
         self.device = torch.device(settings.device)
         self.reader = open_reader(settings) if reader is None else reader
         self.schema = self.reader.schema
-        self.tagger = load_run_tagger(settings, self.device)
-        if settings.network is None:
-            check_model_inputs(self.tagger, settings.model, len(self.schema.features))
+        self.tagger = settings.files.load(self.device)
         self.statistics = self.tagger.input_statistics(len(self.schema.features))
         """Running mean and standard deviation of each track feature (the summary's value axes)."""
         self.features = self.schema.columns
@@ -157,18 +153,6 @@ class Worker:
 
 
 
-def load_run_tagger(settings: RunSettings, device: torch.device) -> Tagger:
-    """The tagger a run explains, on ``device``: a hin_captum checkpoint, or a weaver network file, data config and
-    state dict (inputs as weaver builds them)."""
-    if settings.network is None:
-        return as_tagger(load_model(settings.model, map_location=device))
-    from ..models.weaver import InputsTagger, load_weaver
-
-    weaver_model = load_weaver(settings.network, settings.data_config, settings.model, map_location=device,
-                               **dict(settings.network_options))
-    return InputsTagger(weaver_model, settings.constant_groups)
-
-
 def concatenate_arrays(pieces: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Friend-tree branches of consecutive chunks as one set of branches."""
     import awkward as ak
@@ -176,19 +160,6 @@ def concatenate_arrays(pieces: list[Mapping[str, Any]]) -> dict[str, Any]:
     first = pieces[0]
     return {name: (ak.concatenate([piece[name] for piece in pieces]) if isinstance(first[name], ak.Array)
                    else np.concatenate([piece[name] for piece in pieces])) for name in first}
-
-
-def check_model_inputs(tagger: Tagger, path: str, n_features: int) -> None:
-    """Refuse a model that does not take the track features of the ntuples: one pass on a jet of two tracks."""
-    probe = jet_batch(np.ones((2, n_features), np.float32), np.array([2]),
-                      next(tagger.network.parameters()).device, connected=tagger.uses_edges)
-    try:
-        with eval_mode(tagger.network), torch.no_grad():
-            tagger.logits(probe.x, probe)
-    except (RuntimeError, IndexError) as error:
-        raise InputError(f"{path} does not take the {n_features} features per track that the ntuples give "
-                         f"(configs/definitions.yml): give a model trained on them ({str(error).splitlines()[0]})") \
-            from None
 
 
 def input_statistics(model: torch.nn.Module | Tagger, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:

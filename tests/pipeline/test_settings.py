@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from hin_captum.config import bundled, load_config
+from hin_captum.models.files import Checkpoint
 from hin_captum.pipeline.settings import RunSettings
 from hin_captum.util import InputError
 
@@ -11,7 +12,7 @@ from hin_captum.util import InputError
 def test_the_config_gives_every_default_and_overrides_go_on_top(tmp_path):
     config = load_config("attribute")
     default = RunSettings.load()
-    assert default.model == str(bundled(config["model"])) and default.batch_size == config["batch_size"]
+    assert default.files == Checkpoint(str(bundled(config["model"]))) and default.batch_size == config["batch_size"]
     assert default.methods == {"lrp": {}} and default.target == 1 and default.out == Path(config["output"])
     assert default.plots.jets == config["plots"]["jets"] and default.summary == load_config("summary")
 
