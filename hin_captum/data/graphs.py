@@ -97,6 +97,13 @@ def fully_connected_batch_edges(tracks_per_jet: Tensor, ptr: Tensor) -> Tensor:
     return torch.stack([source, target]) + ptr[jet]
 
 
+def graph_fields(data: Batch) -> list[str]:
+    """The fields of a batch beyond ``x``, ``edge_index``, ``batch`` and ``ptr`` that hold one row per node or per
+    edge (``edge_attr``, ``edge_weight``, ``pos``): what goes with the nodes and edges when a batch is cut or copied."""
+    return [name for name in data.keys() if name not in ("x", "edge_index", "batch", "ptr")
+            and isinstance(data[name], Tensor) and (data.is_node_attr(name) or data.is_edge_attr(name))]
+
+
 def jet_batch(x: Tensor | np.ndarray, tracks_per_jet: Tensor | np.ndarray, device: torch.device | str = "cpu",
               connected: bool = True, **per_jet: Tensor | np.ndarray) -> Batch:
     """A PyG ``Batch`` of fully connected jets straight from flat track features ``x [tracks, F]`` (without edges

@@ -179,35 +179,28 @@ class AttentionRules:
     def scaled_dot_product_attention(self, query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
                                      dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                                      enable_gqa: bool = False) -> Tensor:
-        """``softmax(Q K^T * scale + mask) V`` (PyTorch's definition) with its products and softmax ruled, run as
-        PyTorch's own fused attention on inputs whose gradients carry the rules.
-
-        Every rule here scales the gradient: the uniform rule divides each input-dependent factor's gradient by
-        the number of such factors (``n1`` of ``Q`` and ``K``, ``n2`` of the probabilities and ``V``), AttnLRP
-        keeps the softmax's own gradient, and CP-LRP holds the probabilities constant. So ``V`` gets ``1 / n2``
-        of its gradient, ``Q`` and ``K`` ``1 / (n1 n2)``, an input-dependent additive mask (a pair bias, which
-        shares the logits' relevance with ``Q K^T`` by value) ``1 / n2``; under CP-LRP ``Q``, ``K`` and the mask
-        none. The same as the operations composed one by one, in one kernel."""
+        """``softmax(Q K^T * scale + mask) V`` (PyTorch's definition), each product and the softmax ruled; an
+        input-dependent additive mask (a pair bias) shares the logits' relevance with ``Q K^T`` by value."""
         if enable_gqa:
             raise UnsupportedModuleError("scaled_dot_product_attention with enable_gqa=True has no LRP rule here")
-        mask_dependent = attn_mask is not None and self.dependent(attn_mask)
-        logits_dependent = self.dependent(query) or self.dependent(key) or mask_dependent
-        n1 = int(self.dependent(query)) + int(self.dependent(key))
-        n2 = int(logits_dependent and self.attention != "cp") + int(self.dependent(value))
-
-        def ruled(tensor: Tensor | None, factor: int) -> Tensor | None:
-            if tensor is None or not self.dependent(tensor):
-                return tensor
-            if self.attention == "cp" and tensor is not value:
-                return tensor.detach()
-            return DivideGradient.apply(tensor, float(factor)) if factor > 1 else tensor
-
-        out = F.scaled_dot_product_attention(
-            ruled(query, max(n1, 1) * n2), ruled(key, max(n1, 1) * n2), ruled(value, n2),
-            ruled(attn_mask, n2) if mask_dependent else attn_mask, dropout_p=dropout_p, is_causal=is_causal,
-            scale=scale)
-        self.mark(out, logits_dependent or self.dependent(value))
-        return out
+        scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+        transposed = key.transpose(-2, -1)
+        self.mark(transposed, self.dependent(key))
+        logits = self.product(torch.matmul, query, transposed)
+        dependent = self.dependent(logits)
+        logits = logits * scale
+        if is_causal:
+            causal = torch.ones(query.shape[-2], key.shape[-2], dtype=torch.bool, device=query.device).tril()
+            logits = logits.masked_fill(~causal, float("-inf"))
+        if attn_mask is not None:
+            logits = logits.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool \
+                else logits + attn_mask
+            dependent = dependent or self.dependent(attn_mask)
+        self.mark(logits, dependent)
+        probabilities = self.softmax(logits, -1)
+        if dropout_p > 0:
+            probabilities = F.dropout(probabilities, dropout_p)
+        return self.product(torch.matmul, probabilities, value)
 
     def multi_head_attention(self, affine: Callable[[Tensor, Tensor, Tensor | None], Tensor], query: Tensor,
                              key: Tensor, value: Tensor, embed_dim_to_check: int, num_heads: int,
@@ -241,8 +234,6 @@ class AttentionRules:
 
         q, k, v = heads(q, target_length), heads(k, source_length), heads(v, source_length)
         mask = _merged_mask(attn_mask, key_padding_mask, batch, num_heads, target_length, source_length, q.dtype)
-        if mask is not None:  # an input-dependent pair bias stays one after merging
-            self.mark(mask, self.dependent(attn_mask) or self.dependent(key_padding_mask))
         self.mark(q, self.dependent(query))
         self.mark(k, self.dependent(key))
         self.mark(v, self.dependent(value))

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 
+from ..data.graphs import graph_fields
 from ..lrp.attribution import target_text
 from ..lrp.reference import Reference
 from ..models.tagger import Tagger, as_tagger
@@ -129,8 +130,7 @@ def single_graphs(data: Batch) -> Iterator[tuple[Tensor, Tensor, Batch]]:
     order = torch.argsort(edge_graph, stable=True)
     edges_per_graph = torch.bincount(edge_graph, minlength=data.num_graphs).tolist()
     node_order = torch.argsort(data.batch, stable=True)
-    fields = [name for name in data.keys() if name not in ("x", "edge_index", "batch", "ptr")
-              and isinstance(data[name], Tensor) and (data.is_node_attr(name) or data.is_edge_attr(name))]
+    fields = graph_fields(data)
     for graph, (nodes, edges) in enumerate(zip(node_order.split(num_nodes.tolist()), order.split(edges_per_graph))):
         one = Batch(x=data.x[nodes], edge_index=data.edge_index[:, edges] - first_node[graph],
                     batch=torch.zeros(nodes.numel(), dtype=torch.long, device=data.x.device),

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 
+from ..data.graphs import graph_fields
 from .tagger import Tagger, as_tagger
 
 
@@ -30,13 +31,7 @@ class StackedCopies(nn.Module):
         data = self.data
         copies = x.shape[0] // data.num_nodes
         shifts = torch.arange(copies, device=x.device)
-        fields = {}
-        for name in data.keys():
-            value = data[name]
-            if name in ("x", "edge_index", "batch", "ptr") or not isinstance(value, Tensor):
-                continue
-            if data.is_node_attr(name) or data.is_edge_attr(name):
-                fields[name] = value.repeat(copies, *[1] * (value.dim() - 1))
+        fields = {name: data[name].repeat(copies, *[1] * (data[name].dim() - 1)) for name in graph_fields(data)}
         stacked = Batch(
             x=x,
             edge_index=(data.edge_index[:, None, :] + (shifts * data.num_nodes)[None, :, None]).reshape(2, -1),

@@ -17,7 +17,6 @@ import uproot
 from ..data.graphs import jet_batch
 from ..data.root import RootJetReader
 from ..methods import METHODS, AttributionMethod
-from ..models.tagger import Tagger, as_tagger
 from ..output.files import friend_arrays, read_friend_jets
 from ..output.summary import RelevanceSummary, value_ranges
 from ..output.table import RelevanceTable
@@ -160,9 +159,3 @@ def concatenate_arrays(pieces: list[Mapping[str, Any]]) -> dict[str, Any]:
     first = pieces[0]
     return {name: (ak.concatenate([piece[name] for piece in pieces]) if isinstance(first[name], ak.Array)
                    else np.concatenate([piece[name] for piece in pieces])) for name in first}
-
-
-def input_statistics(model: torch.nn.Module | Tagger, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The running mean and standard deviation of each input feature, as the tagger knows them (its input
-    BatchNorm), or 0 and 1."""
-    return as_tagger(model).input_statistics(n_features)

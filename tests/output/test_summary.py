@@ -10,7 +10,7 @@ from hin_captum.methods import METHODS
 from hin_captum.output import RelevanceSummary
 from hin_captum.data.schema import CMS_HBB
 from hin_captum.pipeline.explain import explain_chunk
-from hin_captum.pipeline.worker import input_statistics
+from hin_captum.models.tagger import as_tagger
 from hin_captum.output.summary import value_ranges
 from tests.factories import random_hin
 
@@ -26,7 +26,7 @@ def tables(tmp_path_factory):
 
 
 def empty(model, table):
-    return RelevanceSummary.empty(table.features, table.classes, "Hbb", "lrp", value_ranges(*input_statistics(model, len(table.features)), table.features))
+    return RelevanceSummary.empty(table.features, table.classes, "Hbb", "lrp", value_ranges(*as_tagger(model).input_statistics(len(table.features)), table.features))
 
 
 def test_the_histograms_hold_what_is_counted_by_hand(tables):

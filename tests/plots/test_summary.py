@@ -9,7 +9,7 @@ from hin_captum.methods import METHODS
 from hin_captum.output import RelevanceSummary
 from hin_captum.data.schema import CMS_HBB
 from hin_captum.pipeline.explain import explain_chunk
-from hin_captum.pipeline.worker import input_statistics
+from hin_captum.models.tagger import as_tagger
 from hin_captum.output.summary import value_ranges
 from hin_captum.plots import summary as plots
 from tests.factories import random_hin
@@ -24,7 +24,7 @@ def summary(tmp_path_factory):
         table = explain_chunk(METHODS["lrp"](model), chunk, 8, "predicted", torch.device("cpu"), CMS_HBB)
         if result is None:
             result = RelevanceSummary.empty(table.features, table.classes, "predicted", "lrp",
-                                            value_ranges(*input_statistics(model, len(table.features)), table.features))
+                                            value_ranges(*as_tagger(model).input_statistics(len(table.features)), table.features))
         result.add(table, {"eta": "track_etarel", "phi": "track_phirel", "pt": "track_pt"})
     return result
 
